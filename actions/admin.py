@@ -1,0 +1,58 @@
+"""Admin for every model. Secret fields are never rendered: only whether one is set."""
+
+from django.contrib import admin
+
+from actions.models import GPT, Action, Operation
+
+SECRET_FIELDS = ("api_key", "client_secret")
+
+
+class OperationInline(admin.TabularInline):
+    model = Operation
+    extra = 0
+    can_delete = False
+    fields = ("operation_id", "method", "path", "is_consequential")
+    readonly_fields = fields
+    show_change_link = True
+
+
+class ActionInline(admin.TabularInline):
+    model = Action
+    extra = 0
+    fields = ("domain", "auth_type", "server_url")
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(GPT)
+class GPTAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "owner", "visibility", "updated")
+    list_filter = ("visibility",)
+    search_fields = ("name", "id", "owner__username")
+    readonly_fields = ("id", "created", "updated")
+    inlines = [ActionInline]
+
+
+@admin.register(Action)
+class ActionAdmin(admin.ModelAdmin):
+    list_display = ("domain", "gpt", "auth_type", "updated")
+    list_filter = ("auth_type",)
+    search_fields = ("domain", "gpt__name", "gpt__id")
+    exclude = SECRET_FIELDS
+    readonly_fields = ("api_key_set", "client_secret_set", "created", "updated")
+    inlines = [OperationInline]
+
+    @admin.display(boolean=True, description="API key set")
+    def api_key_set(self, obj: Action) -> bool:
+        return bool(obj.api_key)
+
+    @admin.display(boolean=True, description="Client secret set")
+    def client_secret_set(self, obj: Action) -> bool:
+        return bool(obj.client_secret)
+
+
+@admin.register(Operation)
+class OperationAdmin(admin.ModelAdmin):
+    list_display = ("operation_id", "method", "path", "action", "is_consequential")
+    list_filter = ("method", "is_consequential")
+    search_fields = ("operation_id", "path")

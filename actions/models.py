@@ -1,0 +1,150 @@
+import secrets
+import string
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from actions.fields import SecretField
+
+GPT_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
+
+
+def new_gpt_id() -> str:
+    """A public GPT id: `g-` and 10 random URL-safe characters (~60 bits)."""
+    return "g-" + "".join(secrets.choice(GPT_ID_ALPHABET) for _ in range(10))
+
+
+class GPT(models.Model):
+    class Visibility(models.TextChoices):
+        ONLY_ME = "only_me", "Only me"
+        LINK = "link", "Anyone with the link"
+
+    id = models.CharField(primary_key=True, max_length=12, default=new_gpt_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gpts")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    privacy_policy_url = models.URLField(blank=True, max_length=500)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.ONLY_ME)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+        verbose_name = "GPT"
+        verbose_name_plural = "GPTs"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("editor:gpt-edit", args=[self.id])
+
+    @property
+    def callback_url(self) -> str:
+        """Where OAuth providers send users back: registered by the builder at the provider."""
+        return f"{settings.SITE_URL}/aip/{self.id}/oauth/callback"
+
+
+class Action(models.Model):
+    class AuthType(models.TextChoices):
+        NONE = "none", "None"
+        API_KEY = "api_key", "API Key"
+        OAUTH = "oauth", "OAuth"
+
+    class ApiKeyAuthType(models.TextChoices):
+        BASIC = "basic", "Basic"
+        BEARER = "bearer", "Bearer"
+        CUSTOM = "custom", "Custom"
+
+    class TokenExchangeMethod(models.TextChoices):
+        DEFAULT_POST = "default_post", "Default (POST request)"
+        BASIC_AUTH_HEADER = "basic_auth_header", "Basic authorization header"
+
+    gpt = models.ForeignKey(GPT, on_delete=models.CASCADE, related_name="actions")
+    schema_text = models.TextField()
+    title = models.CharField(max_length=200, blank=True)
+    server_url = models.CharField(max_length=500)
+    domain = models.CharField(max_length=253)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
+    # API key
+    api_key = SecretField()
+    api_key_auth_type = models.CharField(
+        max_length=10, choices=ApiKeyAuthType.choices, default=ApiKeyAuthType.BEARER
+    )
+    custom_header_name = models.CharField(max_length=100, blank=True)
+    # OAuth
+    client_id = models.CharField(max_length=500, blank=True)
+    client_secret = SecretField()
+    authorization_url = models.CharField(max_length=2000, blank=True)
+    token_url = models.CharField(max_length=2000, blank=True)
+    scope = models.CharField(max_length=2000, blank=True)
+    token_exchange_method = models.CharField(
+        max_length=20, choices=TokenExchangeMethod.choices, default=TokenExchangeMethod.DEFAULT_POST
+    )
+
+    class Meta:
+        ordering = ["created", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["gpt", "domain"], name="one_action_per_domain_per_gpt"),
+            models.CheckConstraint(
+                condition=models.Q(auth_type__in=["none", "api_key", "oauth"]),
+                name="action_auth_type_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title or self.domain} on {self.gpt_id}"
+
+    def auth_summary(self) -> str:
+        if self.auth_type == self.AuthType.API_KEY:
+            kind = self.get_api_key_auth_type_display()
+            if self.api_key_auth_type == self.ApiKeyAuthType.CUSTOM:
+                kind = f"Custom header {self.custom_header_name}"
+            return f"API Key ({kind})"
+        return self.get_auth_type_display()
+
+    def clear_secrets_except(self, auth_type: str) -> None:
+        """Forget the settings and secrets of every scheme other than `auth_type`."""
+        if auth_type != self.AuthType.API_KEY:
+            self.api_key = ""
+            self.custom_header_name = ""
+            self.api_key_auth_type = self.ApiKeyAuthType.BEARER
+        if auth_type != self.AuthType.OAUTH:
+            self.client_id = ""
+            self.client_secret = ""
+            self.authorization_url = ""
+            self.token_url = ""
+            self.scope = ""
+            self.token_exchange_method = self.TokenExchangeMethod.DEFAULT_POST
+
+
+class Operation(models.Model):
+    """One operation of an action's schema, derived on every schema save."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="operations")
+    operation_id = models.CharField(max_length=200)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    summary = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    parameters = models.JSONField(default=list, blank=True)
+    request_body = models.JSONField(null=True, blank=True)
+    request_body_required = models.BooleanField(default=False)
+    is_consequential = models.BooleanField(default=False)
+    # True when the schema says x-openai-isConsequential: true explicitly ("Always allow" not offered).
+    consequential_explicit = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["action_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action", "operation_id"], name="unique_operation_id_per_action"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation_id} ({self.method} {self.path})"

@@ -1,0 +1,28 @@
+"""Three users, as in healthchecks: the owner of the GPTs, another builder, and an outsider."""
+
+import pytest
+
+from actions.models import GPT
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", PASSWORD)
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    return django_user_model.objects.create_user("mallory", "mallory@example.com", PASSWORD)
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def gpt(owner):
+    return GPT.objects.create(owner=owner, name="Weather helper", description="Looks up weather")
