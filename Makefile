@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export DJANGO_DEBUG ?= true
 export ACTIONS_ALLOW_PRIVATE_NETWORKS ?= true
 
-.PHONY: run test lint install migrate demo clean
+.PHONY: run test lint install migrate demo clean bench-schemas
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -43,3 +43,6 @@ test: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+bench-schemas: install
+	$(BIN)/python bench/schema_import.py

@@ -1,6 +1,7 @@
 """Admin for every model. Secret fields are never rendered: only whether one is set."""
 
 from django.contrib import admin
+from django.db import models
 
 from actions.models import GPT, Action, Operation
 
@@ -26,6 +27,7 @@ class ActionInline(admin.TabularInline):
 
 @admin.register(GPT)
 class GPTAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "id", "owner", "visibility", "updated")
     list_filter = ("visibility",)
     search_fields = ("name", "id", "owner__username")

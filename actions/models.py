@@ -21,11 +21,15 @@ class GPT(models.Model):
         LINK = "link", "Anyone with the link"
 
     id = models.CharField(primary_key=True, max_length=12, default=new_gpt_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gpts")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gpts"
+    )
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, max_length=2000)
     privacy_policy_url = models.URLField(blank=True, max_length=500)
-    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.ONLY_ME)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.ONLY_ME
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -135,7 +139,7 @@ class Operation(models.Model):
     request_body = models.JSONField(null=True, blank=True)
     request_body_required = models.BooleanField(default=False)
     is_consequential = models.BooleanField(default=False)
-    # True when the schema says x-openai-isConsequential: true explicitly ("Always allow" not offered).
+    # The schema says x-openai-isConsequential: true explicitly: "Always allow" is not offered.
     consequential_explicit = models.BooleanField(default=False)
 
     class Meta:

@@ -80,7 +80,12 @@ def check_url_scheme(url: str, *, field: str) -> str:
 
 
 def is_identity_provider(host: str) -> bool:
-    return registrable_domain(host) in {d.lower() for d in settings.ACTIONS_IDENTITY_PROVIDERS}
+    """The host is one of the allowed identity providers' domains or a subdomain of one."""
+    host = host.lower().rstrip(".")
+    return any(
+        host == domain or host.endswith("." + domain)
+        for domain in (d.lower().strip(".") for d in settings.ACTIONS_IDENTITY_PROVIDERS)
+    )
 
 
 def check_oauth_url(url: str, *, field: str, action_domain: str) -> str:
@@ -107,5 +112,7 @@ def check_header_name(name: str) -> str:
             "(letters, digits and !#$%&'*+-.^_`|~ only, no spaces or colons)."
         )
     if name.lower() in FORBIDDEN_HEADERS:
-        raise ValidationError(f"Custom Header Name cannot be {name}: that header is used by HTTP itself.")
+        raise ValidationError(
+            f"Custom Header Name cannot be {name}: that header is used by HTTP itself."
+        )
     return name

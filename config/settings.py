@@ -41,7 +41,9 @@ if not FIELD_ENCRYPTION_KEY:
             "(generate one with: python -c 'from cryptography.fernet import Fernet; "
             "print(Fernet.generate_key().decode())')"
         )
-    FIELD_ENCRYPTION_KEY = [_local_secret("field_encryption_key", lambda: Fernet.generate_key().decode())]
+    FIELD_ENCRYPTION_KEY = [
+        _local_secret("field_encryption_key", lambda: Fernet.generate_key().decode())
+    ]
 for _key in FIELD_ENCRYPTION_KEY:
     try:
         Fernet(_key)

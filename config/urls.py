@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from actions import views as actions_views
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="editor:gpt-list"), name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -10,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("gpts/", include("editor.urls")),
+    path("connections/", actions_views.connections, name="connections"),
 ]

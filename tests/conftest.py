@@ -26,3 +26,13 @@ def owner_client(client, owner):
 @pytest.fixture
 def gpt(owner):
     return GPT.objects.create(owner=owner, name="Weather helper", description="Looks up weather")
+
+
+@pytest.fixture
+def upstream():
+    """A real local HTTP server that records what reached it."""
+    from tests.upstream import RecordingUpstream
+
+    server = RecordingUpstream()
+    yield server
+    server.close()
