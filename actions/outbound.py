@@ -105,6 +105,9 @@ class Response:
 
 def resolve(host: str, port: int) -> list[str]:
     """All addresses of `host`, IPv4 first (a module-level function so tests can replace it)."""
+    if host.lower().rstrip(".").endswith(".localhost"):
+        # RFC 6761 §6.3: *.localhost is loopback, as browsers resolve it (the local demo uses it).
+        return ["127.0.0.1"]
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     # IPv4 first: servers often have an IPv6 address but no IPv6 route, and we try only one.
     infos.sort(key=lambda info: info[0] != socket.AF_INET)

@@ -52,7 +52,8 @@ for _key in FIELD_ENCRYPTION_KEY:
             "FIELD_ENCRYPTION_KEY holds a key that is not a url-safe base64 32-byte Fernet key"
         ) from None
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+# .localhost: the local demo serves its APIs on *.localhost names too (RFC 6761: loopback).
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,.localhost" if DEBUG else "")
 
 SITE_URL = (env_str("SITE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 if urlsplit(SITE_URL).scheme not in ("http", "https") or not urlsplit(SITE_URL).hostname:

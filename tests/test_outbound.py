@@ -635,3 +635,13 @@ def test_it_explains_a_redirect_to_another_host(server, private_allowed):
 
     with pytest.raises(outbound.OutboundError, match="redirected to elsewhere.example.org"):
         outbound.fetch_text(server.url("/moved"), max_chars=1000)
+
+
+def test_it_resolves_dot_localhost_names_to_loopback_and_guards_them(server, settings):
+    assert outbound.resolve("keys.localhost", 80) == ["127.0.0.1"]
+    url = server.url("/ok").replace("127.0.0.1", "keys.localhost")
+    settings.ACTIONS_ALLOW_PRIVATE_NETWORKS = False
+    with pytest.raises(outbound.AddressRefused):
+        outbound.request("GET", url)
+    settings.ACTIONS_ALLOW_PRIVATE_NETWORKS = True
+    assert outbound.request("GET", url).status == 200
