@@ -5,6 +5,8 @@ Any variable may also be read from a file named by NAME_FILE (for container secr
 """
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -47,3 +49,17 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def local_secret(path: Path, make: Callable[[], str]) -> str:
+    """A development secret generated once into `path` (mode 0600) and reused after."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        try:  # created 0600 from the start, and only once if two processes race here
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(make())
+    return path.read_text().strip()

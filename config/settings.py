@@ -8,7 +8,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = BASE_DIR / ".local"  # development-only generated secrets; ignored by git
@@ -16,21 +16,11 @@ LOCAL_DIR = BASE_DIR / ".local"  # development-only generated secrets; ignored b
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
-def _local_secret(filename: str, make) -> str:
-    """A development secret generated once into .local/ and reused after."""
-    path = LOCAL_DIR / filename
-    if not path.exists():
-        LOCAL_DIR.mkdir(mode=0o700, exist_ok=True)
-        path.write_text(make())
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
-    SECRET_KEY = _local_secret("secret_key", lambda: secrets.token_urlsafe(50))
+    SECRET_KEY = local_secret(LOCAL_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
 
 # Comma-separated Fernet keys, newest first: new secrets use the first, old ones still decrypt.
 FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEY")
@@ -42,7 +32,7 @@ if not FIELD_ENCRYPTION_KEY:
             "print(Fernet.generate_key().decode())')"
         )
     FIELD_ENCRYPTION_KEY = [
-        _local_secret("field_encryption_key", lambda: Fernet.generate_key().decode())
+        local_secret(LOCAL_DIR / "field_encryption_key", lambda: Fernet.generate_key().decode())
     ]
 for _key in FIELD_ENCRYPTION_KEY:
     try:
@@ -73,6 +63,8 @@ ACTIONS_IDENTITY_PROVIDERS = [
     *env_list("ACTIONS_EXTRA_IDENTITY_PROVIDERS"),
 ]
 ACTIONS_MAX_SCHEMA_BYTES = env_int("ACTIONS_MAX_SCHEMA_BYTES", 1_000_000)
+# The bundled demo API under /demo/api/ (a fake third-party API for trying actions locally).
+ACTIONS_DEMO_API = env_bool("ACTIONS_DEMO_API", DEBUG)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -84,6 +76,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "actions",
     "editor",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -144,8 +137,13 @@ LOGIN_REDIRECT_URL = "editor:gpt-list"
 LOGOUT_REDIRECT_URL = "login"
 
 OAUTH2_PROVIDER = {
-    "SCOPES": {"actions": "Run a GPT's actions on your behalf"},
+    "SCOPES": {
+        "actions": "Run a GPT's actions on your behalf",
+        "profile": "Read your demo profile (the bundled demo API)",
+    },
     "DEFAULT_SCOPES": ["actions"],
+    # Short by default so the demo shows refreshing; a real provider chooses its own.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("ACTIONS_PROVIDER_TOKEN_SECONDS", 3600),
     "PKCE_REQUIRED": True,
 }
 

@@ -1,9 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
-
-from actions import views as actions_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="editor:gpt-list"), name="home"),
@@ -12,5 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("gpts/", include("editor.urls")),
-    path("connections/", actions_views.connections, name="connections"),
+    path("", include("actions.urls")),
 ]
+
+if settings.ACTIONS_DEMO_API:
+    urlpatterns.insert(-1, path("demo/api/", include("demo.urls")))
