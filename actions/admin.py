@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.db import models
 
-from actions.models import GPT, Action, Operation
+from actions.models import GPT, Action, AlwaysAllow, CallRecord, Operation
 
 SECRET_FIELDS = ("api_key", "client_secret")
 
@@ -58,3 +58,29 @@ class OperationAdmin(admin.ModelAdmin):
     list_display = ("operation_id", "method", "path", "action", "is_consequential")
     list_filter = ("method", "is_consequential")
     search_fields = ("operation_id", "path")
+
+
+@admin.register(CallRecord)
+class CallRecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "created",
+        "operation_name",
+        "gpt",
+        "user",
+        "client",
+        "upstream_status",
+        "outcome",
+        "duration_ms",
+    )
+    list_filter = ("outcome", "client")
+    search_fields = ("operation_name", "gpt__id", "user__username")
+    readonly_fields = [f.name for f in CallRecord._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AlwaysAllow)
+class AlwaysAllowAdmin(admin.ModelAdmin):
+    list_display = ("user", "operation", "created")
+    search_fields = ("user__username", "operation__operation_id")

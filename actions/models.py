@@ -89,6 +89,9 @@ class Action(models.Model):
     token_exchange_method = models.CharField(
         max_length=20, choices=TokenExchangeMethod.choices, default=TokenExchangeMethod.DEFAULT_POST
     )
+    # Off only for a provider that rejects PKCE (e.g. a Salesforce app without it).
+    pkce_enabled = models.BooleanField(default=True)
+    revocation_url = models.CharField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["created", "id"]
@@ -124,6 +127,8 @@ class Action(models.Model):
             self.token_url = ""
             self.scope = ""
             self.token_exchange_method = self.TokenExchangeMethod.DEFAULT_POST
+            self.pkce_enabled = True
+            self.revocation_url = ""
 
 
 class Operation(models.Model):
@@ -138,6 +143,7 @@ class Operation(models.Model):
     parameters = models.JSONField(default=list, blank=True)
     request_body = models.JSONField(null=True, blank=True)
     request_body_required = models.BooleanField(default=False)
+    request_body_content_type = models.CharField(max_length=100, blank=True)
     is_consequential = models.BooleanField(default=False)
     # The schema says x-openai-isConsequential: true explicitly: "Always allow" is not offered.
     consequential_explicit = models.BooleanField(default=False)
@@ -152,3 +158,92 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation_id} ({self.method} {self.path})"
+
+
+class AlwaysAllow(models.Model):
+    """An end user's "Always allow" for one consequential operation."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="always_allows")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "operation"], name="always_allow_once")
+        ]
+
+
+class CallRecord(models.Model):
+    """One run of an operation. Never a secret, a token or a body."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Succeeded"
+        UPSTREAM_ERROR = "upstream_error", "Upstream error"
+        UPSTREAM_TIMEOUT = "upstream_timeout", "Upstream timeout"
+        REFUSED = "refused", "Refused address"
+        INVALID_ARGUMENTS = "invalid_arguments", "Invalid arguments"
+        SIGN_IN_REQUIRED = "sign_in_required", "Sign-in required"
+        CONFIRMATION_REQUIRED = "confirmation_required", "Confirmation required"
+        MISCONFIGURED = "misconfigured", "Action misconfigured"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    gpt = models.ForeignKey(GPT, on_delete=models.CASCADE, related_name="call_records")
+    operation = models.ForeignKey(Operation, on_delete=models.SET_NULL, null=True, blank=True)
+    operation_name = models.CharField(max_length=200)  # the operationId, kept if the op is removed
+    client = models.CharField(max_length=200)  # "browser", or the OAuth application's name
+    upstream_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=30, choices=Outcome.choices)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.operation_name} by {self.user} → {self.outcome}"
+
+
+class Connection(models.Model):
+    """One end user's OAuth grant for one action."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_SIGN_IN = "needs_sign_in", "Needs sign-in"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connections"
+    )
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="connections")
+    access_token = SecretField()
+    refresh_token = SecretField()
+    token_type = models.CharField(max_length=40, default="Bearer")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=2000, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    created = models.DateTimeField(auto_now_add=True)
+    refreshed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "action"], name="one_connection_per_user_action"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.action.domain} ({self.status})"
+
+
+class PendingSignIn(models.Model):
+    """A sign-in on its way through the provider: single use, bound to user and action, 10 min."""
+
+    state_hash = models.CharField(max_length=64, unique=True)  # sha256 of the state sent out
+    code_verifier = SecretField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="pending_sign_ins")
+    next_url = models.CharField(max_length=2000, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"sign-in of {self.user} to {self.action.domain}"

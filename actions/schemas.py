@@ -61,21 +61,30 @@ def save_action_schema(
     except IntegrityError:  # another request took the domain between our check and save
         raise _domain_taken(gpt=gpt, domain=parsed.domain, action=action) from None
 
-    action.operations.all().delete()
-    Operation.objects.bulk_create(
-        Operation(
-            action=action,
-            operation_id=op.operation_id,
-            method=op.method,
-            path=op.path,
-            summary=op.summary[:500],
-            description=op.description,
-            parameters=op.parameters,
-            request_body=op.request_body,
-            request_body_required=op.request_body_required,
-            is_consequential=op.is_consequential,
-            consequential_explicit=op.consequential_explicit,
-        )
-        for op in parsed.operations
-    )
+    _sync_operations(action, parsed)
     return action, notices
+
+
+def _sync_operations(action: Action, parsed: ParsedSchema) -> None:
+    """Update operations in place by operationId, so "Always allow" choices and call records
+    keep pointing at them; an operation that now insists on asking loses its approvals."""
+    existing = {op.operation_id: op for op in action.operations.all()}
+    for spec in parsed.operations:
+        op = existing.pop(spec.operation_id, None) or Operation(
+            action=action, operation_id=spec.operation_id
+        )
+        changed_method = op.pk is not None and op.method != spec.method
+        op.method = spec.method
+        op.path = spec.path
+        op.summary = spec.summary[:500]
+        op.description = spec.description
+        op.parameters = spec.parameters
+        op.request_body = spec.request_body
+        op.request_body_required = spec.request_body_required
+        op.request_body_content_type = spec.request_body_content_type
+        op.is_consequential = spec.is_consequential
+        op.consequential_explicit = spec.consequential_explicit
+        op.save()
+        if changed_method or spec.consequential_explicit or not spec.is_consequential:
+            op.always_allows.all().delete()
+    Operation.objects.filter(pk__in=[op.pk for op in existing.values()]).delete()

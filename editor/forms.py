@@ -70,6 +70,19 @@ class AuthenticationForm(forms.Form):
         required=False,
     )
 
+    pkce_enabled = forms.ChoiceField(
+        label="PKCE",
+        choices=[("on", "On (S256)"), ("off", "Off — only for a provider that rejects PKCE")],
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    revocation_url = forms.CharField(
+        label="Revocation URL",
+        required=False,
+        max_length=2000,
+        help_text="Optional (RFC 7009). Signing out revokes the user's tokens there.",
+    )
+
     def __init__(self, *args, action: Action, **kwargs):
         self.action = action
         initial = {
@@ -81,6 +94,8 @@ class AuthenticationForm(forms.Form):
             "token_url": action.token_url,
             "scope": action.scope,
             "token_exchange_method": action.token_exchange_method,
+            "pkce_enabled": "on" if action.pkce_enabled else "off",
+            "revocation_url": action.revocation_url,
         }
         super().__init__(*args, initial=initial, **kwargs)
         # A stored secret never goes back to the browser: the field only says one is set.

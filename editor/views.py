@@ -9,8 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from actions import outbound
-from actions.authentication import apply_authentication
+from actions import oauth, outbound
+from actions.authentication import save_authentication
 from actions.models import GPT, Action
 from actions.openapi import SchemaError
 from actions.schemas import save_action_schema
@@ -53,8 +53,13 @@ def gpt_edit(request, gpt_id):
         form.save()
         messages.success(request, "Saved.")
         return redirect(gpt)
-    actions = gpt.actions.prefetch_related("operations")
-    return render(request, "editor/gpt_edit.html", {"gpt": gpt, "form": form, "actions": actions})
+    context = {
+        "gpt": gpt,
+        "form": form,
+        "actions": gpt.actions.prefetch_related("operations"),
+        "activity": list(gpt.call_records.select_related("user")[:50]),
+    }
+    return render(request, "editor/gpt_edit.html", context)
 
 
 @require_POST
@@ -135,13 +140,20 @@ def action_auth(request, gpt_id, action_id):
     action = _own_action(request, gpt_id, action_id)
     form = AuthenticationForm(request.POST or None, action=action)
     if request.method == "POST" and form.is_valid():
-        apply_authentication(action, form.cleaned_data)
-        action.save()
+        signed_out = save_authentication(action, form.cleaned_data)
         messages.success(request, f"Authentication set to {action.auth_summary()}.")
+        if signed_out:
+            messages.warning(
+                request, f"Signed out {signed_out} user(s): their sign-in no longer applies."
+            )
         return redirect("editor:action-edit", gpt_id, action_id)
-    return render(
-        request, "editor/action_auth.html", {"gpt": action.gpt, "action": action, "form": form}
-    )
+    context = {
+        "gpt": action.gpt,
+        "action": action,
+        "form": form,
+        "signed_in": oauth.signed_in_count(action),
+    }
+    return render(request, "editor/action_auth.html", context)
 
 
 @require_POST

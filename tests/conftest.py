@@ -36,3 +36,9 @@ def upstream():
     server = RecordingUpstream()
     yield server
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # DOT hashes client secrets with the password hasher: PBKDF2 makes each Application ~0.5 s.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -29,7 +29,7 @@ def test_it_sets_up_oauth_and_shows_the_callback_url(page, live_server, owner, s
     page.get_by_label("Schema").fill(WEATHER)
     page.get_by_role("button", name="Save schema").click()
     page.get_by_role("heading", name="Available actions").wait_for()
-    assert page.get_by_role("cell", name="getForecast").is_visible()
+    assert page.get_by_role("cell", name="getForecast").first.is_visible()
 
     page.get_by_role("link", name="Edit authentication").click()
     page.wait_for_load_state()
