@@ -5,6 +5,7 @@ setting refused in one is refused in the other with the same words.
 """
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from actions.models import Action
 from actions.validation import check_header_name, check_oauth_url
@@ -19,8 +20,13 @@ AUTH_FIELDS = {
         "token_url",
         "scope",
         "token_exchange_method",
+        "pkce_enabled",
+        "revocation_url",
     ),
 }
+# A grant is tied to these: changing one signs every user of the action out.
+GRANT_FIELDS = ("client_id", "authorization_url", "token_url", "scope")
+SWITCHES = {"on": True, "true": True, "off": False, "false": False}
 SECRET_FIELDS = ("api_key", "client_secret")
 
 
@@ -86,6 +92,12 @@ def clean_authentication(data: dict, *, action: Action) -> dict:
         )
         take("token_url", url_check("Token URL"), required="Token URL is required.")
         take("scope")
+        take("revocation_url", url_check("Revocation URL"))
+        pkce = str(data.get("pkce_enabled", "on")).strip().lower() or "on"
+        if pkce not in SWITCHES:
+            errors["pkce_enabled"] = f"PKCE must be on or off, not {pkce!r}."
+        else:
+            cleaned["pkce_enabled"] = SWITCHES[pkce]
         try:
             cleaned["token_exchange_method"] = _choice(
                 data,
@@ -101,6 +113,26 @@ def clean_authentication(data: dict, *, action: Action) -> dict:
     return cleaned
 
 
+def grant_changes(action: Action, cleaned: dict) -> bool:
+    """Whether saving `cleaned` invalidates the users' existing OAuth grants."""
+    if action.auth_type != Action.AuthType.OAUTH:
+        return False
+    if cleaned["auth_type"] != Action.AuthType.OAUTH:
+        return True
+    return any(getattr(action, name) != cleaned.get(name, "") for name in GRANT_FIELDS)
+
+
+@transaction.atomic
+def save_authentication(action: Action, cleaned: dict) -> int:
+    """Apply and save; returns how many users were signed out because their grant changed."""
+    signed_out = 0
+    if action.pk and grant_changes(action, cleaned):
+        signed_out, _ = action.connections.all().delete()
+    apply_authentication(action, cleaned)
+    action.save()
+    return signed_out
+
+
 def apply_authentication(action: Action, cleaned: dict) -> None:
     """Set validated settings on `action` (not saved). Switching scheme forgets the old secrets."""
     auth_type = cleaned["auth_type"]
@@ -110,4 +142,5 @@ def apply_authentication(action: Action, cleaned: dict) -> None:
         value = cleaned.get(name, "")
         if name in SECRET_FIELDS and not value:
             continue  # blank keeps the stored secret (clean_authentication allowed it)
-        setattr(action, name, value)
+        if name in cleaned:
+            setattr(action, name, value)

@@ -14,8 +14,8 @@ from django.db import transaction
 from actions.authentication import (
     AUTH_FIELDS,
     SECRET_FIELDS,
-    apply_authentication,
     clean_authentication,
+    save_authentication,
 )
 from actions.models import GPT, Action
 from actions.openapi import SchemaError
@@ -169,7 +169,10 @@ def _import_action(gpt: GPT, item, index: int, env) -> None:
     _check_keys(auth, AUTH_KEYS, f"{where}.authentication")
     raw = {"auth_type": _text(auth, "type") or "none"}
     for key in AUTH_KEYS - {"type"}:
-        value = _text(auth, key)
+        if isinstance(auth.get(key), bool):  # pkce_enabled: true / false
+            value = "on" if auth[key] else "off"
+        else:
+            value = _text(auth, key)
         if key in SECRET_FIELDS and value:
             value = _secret(value, line=auth.lines[key], env=env)
         raw[MODEL_FIELD.get(key, key)] = value
@@ -181,8 +184,7 @@ def _import_action(gpt: GPT, item, index: int, env) -> None:
         raise GPTFileError(
             auth.lines.get(key, auth.line), f"{where}.authentication: {messages[0]}"
         ) from None
-    apply_authentication(action, cleaned)
-    action.save()
+    save_authentication(action, cleaned)
 
 
 @transaction.atomic
