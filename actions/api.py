@@ -107,13 +107,9 @@ def _not_found() -> ApiError:
     return ApiError(404, "not_found", "There is no GPT with this id, or it is not shared with you.")
 
 
-def _may_use(gpt: GPT, user) -> bool:
-    return gpt.owner_id == user.pk or gpt.visibility == GPT.Visibility.LINK
-
-
 def usable_gpt(gpt_id: str, *, user) -> GPT:
     gpt = GPT.objects.filter(pk=gpt_id).first()
-    if gpt is None or not _may_use(gpt, user):
+    if gpt is None or not gpt.may_use(user):
         raise _not_found()
     return gpt
 
@@ -123,7 +119,7 @@ def find_operation(gpt_id: str, name: str, *, user) -> Operation:
     found = list(
         Operation.objects.select_related("action__gpt")
         .filter(action__gpt_id=gpt_id, operation_id=name)
-        .order_by(*OPERATION_ORDER)[:2]
+        .order_by(*OPERATION_ORDER)[:1]
     )
     if not found:
         gpt = usable_gpt(gpt_id, user=user)
@@ -134,15 +130,8 @@ def find_operation(gpt_id: str, name: str, *, user) -> Operation:
             f"{gpt.name} has no operation {name[:200]!r}.",
             operations=list(names.values_list("operation_id", flat=True)),
         )
-    if not _may_use(found[0].action.gpt, user):
+    if not found[0].action.gpt.may_use(user):
         raise _not_found()
-    if len(found) > 1:
-        domains = " and ".join(op.action.domain for op in found)
-        raise ApiError(
-            503,
-            "action_misconfigured",
-            f"The actions for {domains} both define {name!r}; the builder must rename one.",
-        )
     return found[0]
 
 

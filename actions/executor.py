@@ -272,12 +272,17 @@ def _send(method: str, request: dict, guard: dict) -> outbound.Response:
         raise UpstreamFailed(str(exc)) from None
 
 
-def send(operation: Operation, arguments: dict, *, user) -> Result:
-    """Send the call (credentials included) and turn transport failures into InvocationErrors.
+def prepare(operation: Operation, arguments: dict, *, user) -> tuple[dict, dict]:
+    """The request with credentials, and the headers to guard; SignInRequired comes from here,
+    before any confirmation question, so a user is never asked twice."""
+    request = build_request(operation, arguments)
+    return request, add_credentials(operation.action, request, user=user)
+
+
+def send(operation: Operation, request: dict, guard: dict, *, user) -> Result:
+    """Send a prepared call and turn transport failures into InvocationErrors.
     An OAuth action answered 401 refreshes the user's token once and retries once."""
     action = operation.action
-    request = build_request(operation, arguments)
-    guard = add_credentials(action, request, user=user)
     response = _send(operation.method, request, guard)
     if response.status == 401 and action.auth_type == Action.AuthType.OAUTH:
         from actions import oauth
@@ -315,8 +320,9 @@ def invoke(
     )
     try:
         arguments = check_arguments(operation, arguments)
+        request, guard = prepare(operation, arguments, user=user)
         _check_confirmation(operation, user, confirmed=confirmed, always_allow=always_allow)
-        result = send(operation, arguments, user=user)
+        result = send(operation, request, guard, user=user)
         record.upstream_status, record.duration_ms = result.status, result.duration_ms
         if result.status >= 500:
             raise UpstreamFailed(

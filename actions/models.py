@@ -44,6 +44,10 @@ class GPT(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("editor:gpt-edit", args=[self.id])
 
+    def may_use(self, user) -> bool:
+        """Who may run this GPT's actions: the owner, and anyone once it is shared by link."""
+        return self.owner_id == user.pk or self.visibility == self.Visibility.LINK
+
     @property
     def callback_url(self) -> str:
         """Where OAuth providers send users back: registered by the builder at the provider."""

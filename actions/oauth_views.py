@@ -2,19 +2,14 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from actions import oauth
-from actions.models import GPT, Action, Connection
-
-
-def usable_gpts(user):
-    """GPTs `user` may run: their own, and those shared with anyone who has the link."""
-    return GPT.objects.filter(Q(owner=user) | Q(visibility=GPT.Visibility.LINK))
+from actions.models import Action, Connection
 
 
 def safe_next(request, candidate: str | None, *, default: str) -> str:
@@ -34,10 +29,11 @@ def sign_in(request, gpt_id, action_id):
     action = get_object_or_404(
         Action.objects.select_related("gpt"),
         id=action_id,
-        gpt__in=usable_gpts(request.user),
         gpt__id=gpt_id,
         auth_type=Action.AuthType.OAUTH,
     )
+    if not action.gpt.may_use(request.user):
+        raise Http404("No such action.")
     default = reverse("gpt-page", args=[gpt_id])
     next_url = safe_next(
         request, request.POST.get("next") or request.GET.get("next"), default=default

@@ -40,6 +40,7 @@ def save_action_schema(
     if clash.exists():
         raise _domain_taken(gpt=gpt, domain=parsed.domain, action=action)
 
+    _check_tool_names(gpt=gpt, parsed=parsed, action=action)
     notices = [str(w) for w in parsed.warnings]
     if action is None:
         action = Action(gpt=gpt)
@@ -88,3 +89,23 @@ def _sync_operations(action: Action, parsed: ParsedSchema) -> None:
         if changed_method or spec.consequential_explicit or not spec.is_consequential:
             op.always_allows.all().delete()
     Operation.objects.filter(pk__in=[op.pk for op in existing.values()]).delete()
+
+
+def _check_tool_names(*, gpt: GPT, parsed: ParsedSchema, action: Action | None) -> None:
+    """operationIds are the GPT's tool names, so they are unique across all its actions."""
+    specs = {op.operation_id: op for op in parsed.operations}
+    taken = Operation.objects.filter(action__gpt=gpt, operation_id__in=specs).select_related(
+        "action"
+    )
+    if action is not None:
+        taken = taken.exclude(action=action)
+    problems = [
+        SchemaProblem(
+            f"paths.{specs[op.operation_id].path}.{specs[op.operation_id].method.lower()}.operationId",
+            f"{op.operation_id} is already an operation of the action for {op.action.domain}; "
+            "operationIds are the GPT's tool names and must be unique across its actions.",
+        )
+        for op in taken
+    ]
+    if problems:
+        raise SchemaError(problems)

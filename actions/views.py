@@ -10,9 +10,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from actions import executor
+from actions import executor, oauth
 from actions.forms import OperationForm
-from actions.models import GPT, Operation
+from actions.models import GPT, Connection, Operation
 
 ERROR_TITLES = {
     "upstream_error": "The call failed",
@@ -32,6 +32,7 @@ class Card:
     declined: bool = False
     sign_in_href: str = ""
     response: dict | None = None
+    needs_sign_in: bool = False  # an OAuth action the user has no live connection to
 
     @property
     def problems(self) -> list[str]:
@@ -49,7 +50,7 @@ class Card:
 def _visible_gpt(request, gpt_id: str) -> GPT:
     """The owner may always open a GPT; others only when it is shared by link."""
     gpt = get_object_or_404(GPT, id=gpt_id)
-    if gpt.owner_id != request.user.id and gpt.visibility != GPT.Visibility.LINK:
+    if not gpt.may_use(request.user):
         raise Http404("No GPT here.")
     return gpt
 
@@ -72,19 +73,56 @@ def _shown_response(
 
 
 def _render_page(request, gpt: GPT, ran: Card | None = None):
+    connected = set(
+        Connection.objects.filter(
+            user=request.user, action__gpt=gpt, status=Connection.Status.ACTIVE
+        ).values_list("action_id", flat=True)
+    )
     groups = []
     for action in gpt.actions.prefetch_related("operations"):
         cards = [
             ran if ran and op.pk == ran.operation.pk else Card(op, OperationForm(op))
             for op in action.operations.all()
         ]
+        for card in cards:
+            card.needs_sign_in = (
+                action.auth_type == action.AuthType.OAUTH and action.pk not in connected
+            )
         groups.append({"action": action, "cards": cards})
     return render(request, "actions/gpt_page.html", {"gpt": gpt, "groups": groups})
 
 
+RESUME_KEY = "actions_resume_run"
+
+
 @login_required
 def gpt_page(request, gpt_id):
-    return _render_page(request, _visible_gpt(request, gpt_id))
+    gpt = _visible_gpt(request, gpt_id)
+    stashed = request.session.pop(RESUME_KEY, None)
+    if stashed and request.GET.get("resume") == stashed["operation"]:
+        # Back from "Sign in to [domain]": run what the user asked for, with what they typed.
+        operation = _operation(gpt, stashed["operation"], str(stashed["action"]))
+        card = Card(operation, OperationForm(operation, stashed["data"]))
+        if card.form.is_valid():
+            _run(request, card, "")
+        return _render_page(request, gpt, card)
+    return _render_page(request, gpt)
+
+
+def _sign_in_and_resume(request, card: Card):
+    """Keep the typed arguments, then send the user to sign in; they come back to run them."""
+    data = {k: v for k, v in request.POST.items() if k not in ("csrfmiddlewaretoken", "sign_in")}
+    operation = card.operation
+    request.session[RESUME_KEY] = {
+        "operation": operation.operation_id,
+        "action": operation.action_id,
+        "data": data,
+    }
+    back = reverse("gpt-page", args=[operation.action.gpt_id])
+    query = urlencode(
+        {"next": f"{back}?resume={operation.operation_id}#op-{operation.operation_id}"}
+    )
+    return redirect(f"{oauth.sign_in_url(operation.action)}?{query}")
 
 
 def _operation(gpt: GPT, operation_id: str, action_id: str) -> Operation:
@@ -146,6 +184,8 @@ def run_operation(request, gpt_id, operation_id):
     operation = _operation(gpt, operation_id, request.POST.get("action", ""))
     card = Card(operation, OperationForm(operation, request.POST))
     choice = request.POST.get("confirm", "")  # allow, always or decline: the answer to a question
+    if "sign_in" in request.POST:
+        return _sign_in_and_resume(request, card)
     if choice == "decline":
         card.declined = True
     elif card.form.is_valid():

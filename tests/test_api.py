@@ -423,14 +423,6 @@ def test_it_names_the_operations_when_the_operation_is_unknown(client, gpt, acti
     }
 
 
-def test_it_refuses_an_operation_id_that_two_actions_define(client, gpt, action, owner_token):
-    save_action_schema(gpt=gpt, text=CALENDAR.replace("listEvents", "getForecast"))
-    response = invoke(client, gpt.id, forecast(), owner_token)
-    assert response.status_code == 503
-    assert response.json()["error"] == "action_misconfigured"
-    assert "calendar.example.com" in response.json()["detail"]
-
-
 # --- the request body ----------------------------------------------------------------------
 
 

@@ -152,6 +152,18 @@ def test_it_refuses_a_second_action_on_the_same_domain(owner_client, gpt, action
     assert gpt.actions.count() == 1
 
 
+def test_it_refuses_an_operation_id_another_action_of_the_gpt_uses(owner_client, gpt, action):
+    other = with_server("https://calendar.example.org")
+    response = owner_client.post(
+        reverse("editor:action-create", args=[gpt.id]), {"schema_text": other, "save": "1"}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "paths./forecast.get.operationId" in html
+    assert "getForecast is already an operation of the action for api.weather.example.com" in html
+    assert gpt.actions.count() == 1
+
+
 def test_it_keeps_the_stored_schema_when_an_edit_is_invalid(owner_client, action):
     url = reverse("editor:action-edit", args=[action.gpt_id, action.id])
     response = owner_client.post(url, {"schema_text": "{not json", "save": "1"})

@@ -31,7 +31,8 @@ def full_gpt(gpt):
     oauth.scope = "read write"
     oauth.token_exchange_method = "basic_auth_header"
     oauth.save()
-    keyed, _ = save_action_schema(gpt=gpt, text=with_server("https://api.keys.example.org"))
+    keyed_schema = with_server("https://api.keys.example.org").replace("Forecast", "KeyedForecast")
+    keyed, _ = save_action_schema(gpt=gpt, text=keyed_schema.replace("Alert", "KeyedAlert"))
     keyed.auth_type = "api_key"
     keyed.api_key = API_KEY
     keyed.api_key_auth_type = "custom"

@@ -114,3 +114,30 @@ def test_it_shows_a_friendly_page_when_the_user_declines(client, owner, demo):
     page = response.content.decode()
     assert "You declined at the provider" in page and "Try again" in page
     assert not Connection.objects.exists()
+
+
+def test_the_gpt_page_signs_in_and_runs_what_the_user_asked_for(client, owner, demo):
+    client.force_login(owner)
+    page = client.get(f"/g/{demo.gpt_id}/").content.decode()
+    assert f"Sign in to {demo.domain}</button>" in page
+    # "Sign in to ..." on the operation: the typed arguments are kept for after the sign-in.
+    response = client.post(
+        f"/g/{demo.gpt_id}/run/getMyProfile/", {"action": demo.id, "sign_in": "1"}
+    )
+    assert response.status_code == 302
+    sign_in_page = urlsplit(response.url)
+    next_url = parse_qs(sign_in_page.query)["next"][0]
+    assert next_url == f"/g/{demo.gpt_id}/?resume=getMyProfile#op-getMyProfile"
+    start = client.post(sign_in_page.path, {"next": next_url})
+    authorize = urlsplit(start.url)
+    consent = client.get(f"{authorize.path}?{authorize.query}")
+    form = {k: v for k, v in consent.context["form"].initial.items() if v is not None}
+    back = urlsplit(client.post(authorize.path, {**form, "allow": "Authorize"}).url)
+    done = client.get(f"{back.path}?{back.query}")
+    assert done.url == next_url
+    page = client.get(done.url).content.decode()
+    assert (
+        f"&quot;username&quot;: &quot;{owner.username}&quot;" in page
+        or f'"username": "{owner.username}"' in page
+    )
+    assert "Sign in to" not in page.split('id="op-getMyProfile"')[1].split("</article>")[0]
