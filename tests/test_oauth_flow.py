@@ -141,3 +141,50 @@ def test_the_gpt_page_signs_in_and_runs_what_the_user_asked_for(client, owner, d
         or f'"username": "{owner.username}"' in page
     )
     assert "Sign in to" not in page.split('id="op-getMyProfile"')[1].split("</article>")[0]
+
+
+def test_an_agent_gets_a_token_from_o_and_invokes_for_the_end_user(client, owner, demo):
+    """The agent path of the demo: authorization code + PKCE at /o/, then the agent API."""
+    from oauth2_provider.models import Application
+
+    from actions.management.commands import agent_token
+
+    app = Application.objects.get(name=agent_token.DEMO_AGENT_APP)
+    verifier, challenge = agent_token.pkce_pair()
+    url = urlsplit(agent_token.authorize_url(app.client_id, state="s1", challenge=challenge))
+    client.force_login(owner)
+    consent = client.get(f"{url.path}?{url.query}")
+    form = {k: v for k, v in consent.context["form"].initial.items() if v is not None}
+    redirect = urlsplit(client.post(url.path, {**form, "allow": "Authorize"}).url)
+    assert f"{redirect.scheme}://{redirect.netloc}{redirect.path}" == agent_token.REDIRECT_URI
+    code = parse_qs(redirect.query)["code"][0]
+    token = agent_token.exchange(app.client_id, code=code, verifier=verifier)["access_token"]
+
+    agent = type(client)()  # no session: the token alone
+    headers = {"Authorization": f"Bearer {token}"}
+    tools = agent.get(f"/api/v1/gpts/{demo.gpt_id}/tools", headers=headers).json()["tools"]
+    assert "getForecast" in [t["function"]["name"] for t in tools]
+    response = agent.post(
+        f"/api/v1/gpts/{demo.gpt_id}/invoke",
+        {"operation": "getForecast", "arguments": {"city": "Lima"}},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert response.status_code == 200 and response.json()["body"]["city"] == "Lima"
+    signin = agent.post(
+        f"/api/v1/gpts/{demo.gpt_id}/invoke",
+        {"operation": "getMyProfile", "arguments": {}},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert signin.status_code == 401 and signin.json()["error"] == "sign_in_required"
+    assert signin.json()["sign_in_url"].startswith("http://")
+
+
+def test_expire_connections_forces_a_refresh_on_the_next_call(client, owner, demo):
+    client.force_login(owner)
+    sign_in(client, demo)
+    before = Connection.objects.get().access_token
+    call_command("expire_connections", user=owner.username, stdout=open("/dev/null", "w"))
+    assert profile(demo, owner).status == 200
+    assert Connection.objects.get().access_token != before

@@ -46,6 +46,7 @@ class Command(BaseCommand):
         if settings.ACTIONS_DEMO_API:
             gpt = self._demo_gpt(user)
             lines.append(f"Demo GPT: {settings.SITE_URL}/g/{gpt.id}/")
+            lines.append("Agent API token: .venv/bin/python manage.py agent_token")
         self.stdout.write(self.style.SUCCESS("\n".join(lines) + "\n"))
 
     @transaction.atomic
@@ -76,7 +77,26 @@ class Command(BaseCommand):
         vault.custom_header_name = "X-Demo-Key"
         vault.save()
         self._profile_action(gpt)
+        self._agent_app(gpt.owner)
         return gpt
+
+    def _agent_app(self, user) -> None:
+        """A public client for agent backends: authorization code + PKCE, scope `actions`."""
+        from oauth2_provider.models import Application
+
+        from actions.management.commands.agent_token import DEMO_AGENT_APP, REDIRECT_URI
+
+        app, _ = Application.objects.get_or_create(
+            name=DEMO_AGENT_APP,
+            defaults={
+                "client_type": Application.CLIENT_PUBLIC,
+                "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
+                "user": user,
+            },
+        )
+        app.redirect_uris = REDIRECT_URI
+        app.algorithm = ""
+        app.save()
 
     def _profile_action(self, gpt: GPT) -> None:
         """The OAuth demo: the bundled provider at /o/ protects the demo API's /me, on the
