@@ -3,7 +3,15 @@
 from django.contrib import admin
 from django.db import models
 
-from actions.models import GPT, Action, AlwaysAllow, CallRecord, Operation
+from actions.models import (
+    GPT,
+    Action,
+    AlwaysAllow,
+    CallRecord,
+    Connection,
+    Operation,
+    PendingSignIn,
+)
 
 SECRET_FIELDS = ("api_key", "client_secret")
 
@@ -84,3 +92,35 @@ class CallRecordAdmin(admin.ModelAdmin):
 class AlwaysAllowAdmin(admin.ModelAdmin):
     list_display = ("user", "operation", "created")
     search_fields = ("user__username", "operation__operation_id")
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    """Tokens are never shown or editable here; staff can see a grant and delete it."""
+
+    list_display = ("user", "action", "status", "expires_at", "created", "refreshed")
+    list_filter = ("status",)
+    search_fields = ("user__username", "action__domain")
+    exclude = ("access_token", "refresh_token")
+    readonly_fields = (
+        "user",
+        "action",
+        "token_type",
+        "expires_at",
+        "scope",
+        "created",
+        "refreshed",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PendingSignIn)
+class PendingSignInAdmin(admin.ModelAdmin):
+    list_display = ("user", "action", "created")
+    exclude = ("code_verifier", "state_hash")
+    readonly_fields = ("user", "action", "next_url", "created")
+
+    def has_add_permission(self, request):
+        return False

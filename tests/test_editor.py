@@ -401,16 +401,32 @@ def test_it_rejects_an_unknown_scheme(owner_client, action):
 
 
 def test_it_never_shows_secrets_in_the_admin(client, django_user_model, action):
+    from actions.models import Connection, PendingSignIn
+
     action.auth_type = "api_key"
     action.api_key = API_KEY
     action.save()
+    connection = Connection.objects.create(
+        user=action.gpt.owner,
+        action=action,
+        access_token="planted-access",
+        refresh_token="planted-refresh",
+    )
+    pending = PendingSignIn.objects.create(
+        user=action.gpt.owner, action=action, state_hash="h" * 64, code_verifier="planted-verifier"
+    )
     staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(staff)
     for url in (
         reverse("admin:actions_action_change", args=[action.id]),
         reverse("admin:actions_action_changelist"),
         reverse("admin:actions_gpt_change", args=[action.gpt_id]),
+        reverse("admin:actions_connection_change", args=[connection.id]),
+        reverse("admin:actions_connection_changelist"),
+        reverse("admin:actions_pendingsignin_change", args=[pending.id]),
     ):
         response = client.get(url)
         assert response.status_code == 200
-        assert API_KEY not in response.content.decode()
+        page = response.content.decode()
+        for secret in (API_KEY, "planted-access", "planted-refresh", "planted-verifier"):
+            assert secret not in page
