@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export DJANGO_DEBUG ?= true
 export ACTIONS_ALLOW_PRIVATE_NETWORKS ?= true
 
-.PHONY: run test lint install migrate demo clean bench-schemas
+.PHONY: run test test-postgres lint install migrate demo clean bench-schemas
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -40,6 +40,12 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	ACTIONS_ALLOW_PRIVATE_NETWORKS=false $(BIN)/pytest
+
+# The whole suite again on PostgreSQL (the scale path): the database is created if missing.
+PG_URL ?= postgres://postgres@127.0.0.1:5432/afarensis
+test-postgres: install
+	./scripts/ensure-postgres "$(PG_URL)"
+	DATABASE_URL="$(PG_URL)" ACTIONS_ALLOW_PRIVATE_NETWORKS=false $(BIN)/pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
