@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Development defaults; every one can be overridden from the environment.
-export DJANGO_DEBUG ?= true
-export ACTIONS_ALLOW_PRIVATE_NETWORKS ?= true
+# Development defaults for the development targets (not `serve`); the environment wins.
+DEV_TARGETS := run demo migrate test test-postgres lint bench-schemas
+$(DEV_TARGETS): export DJANGO_DEBUG ?= true
+run demo migrate: export ACTIONS_ALLOW_PRIVATE_NETWORKS ?= true
 
-.PHONY: run test test-postgres lint install migrate demo clean bench-schemas
+.PHONY: run serve test test-postgres lint install migrate demo clean bench-schemas
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -29,6 +30,14 @@ demo: migrate
 
 run: demo
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# Production-style serving: debug off, static files through whitenoise, several workers.
+# Needs DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY, DJANGO_ALLOWED_HOSTS and SITE_URL (README).
+serve: install
+	DJANGO_DEBUG=false $(BIN)/python manage.py check --deploy
+	DJANGO_DEBUG=false $(BIN)/python manage.py migrate --no-input
+	DJANGO_DEBUG=false $(BIN)/python manage.py collectstatic --no-input -v0
+	DJANGO_DEBUG=false $(BIN)/gunicorn -c config/gunicorn.conf.py
 
 lint: install
 	$(BIN)/ruff check .

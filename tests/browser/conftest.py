@@ -40,8 +40,15 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A page whose test fails if the Content-Security-Policy blocked anything on it."""
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(15_000)
+    blocked = []
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and blocked.append(message.text),
+    )
     yield page
     context.close()
+    assert blocked == [], blocked
