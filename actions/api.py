@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.www_authenticate import build_bearer_challenge, challenge_status
 
-from actions import executor
+from actions import executor, ratelimit
 from actions.models import GPT, Operation
 
 SCOPE = "actions"
@@ -243,6 +243,10 @@ def invoke(request, gpt_id):
         user, client = agent_user(request)
         call = read_invocation(request)
         operation = find_operation(gpt_id, call["operation"], user=user)
+        ratelimit.hit("invoke", user_id=user.pk, what="calls")
+    except ratelimit.RateLimited as exc:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return ApiError(429, "rate_limited", str(exc), headers=headers).response()
     except ApiError as exc:
         return exc.response()
     try:

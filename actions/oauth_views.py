@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from actions import oauth
+from actions import oauth, ratelimit
 from actions.models import Action, Connection
+from actions.views import rate_limited
 
 
 def safe_next(request, candidate: str | None, *, default: str) -> str:
@@ -39,6 +40,10 @@ def sign_in(request, gpt_id, action_id):
         request, request.POST.get("next") or request.GET.get("next"), default=default
     )
     if request.method == "POST":
+        try:
+            ratelimit.hit("sign_in", user_id=request.user.pk, what="sign-ins")
+        except ratelimit.RateLimited as exc:
+            return rate_limited(request, exc, gpt_id=gpt_id)
         url = oauth.start_sign_in(action=action, user=request.user, next_url=next_url)
         return redirect(url)
     context = {

@@ -10,7 +10,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from actions import executor, oauth
+from actions import executor, oauth, ratelimit
 from actions.forms import OperationForm
 from actions.models import GPT, Connection, Operation
 
@@ -186,8 +186,21 @@ def run_operation(request, gpt_id, operation_id):
     choice = request.POST.get("confirm", "")  # allow, always or decline: the answer to a question
     if "sign_in" in request.POST:
         return _sign_in_and_resume(request, card)
+    if choice != "decline":
+        try:
+            ratelimit.hit("invoke", user_id=request.user.pk, what="runs")
+        except ratelimit.RateLimited as exc:
+            return rate_limited(request, exc, gpt_id=gpt.id)
     if choice == "decline":
         card.declined = True
     elif card.form.is_valid():
         _run(request, card, choice)
     return _render_page(request, gpt, card)
+
+
+def rate_limited(request, exc: ratelimit.RateLimited, *, gpt_id: str):
+    """A readable page for a browser that went over a rate limit."""
+    context = {"message": str(exc), "back": reverse("gpt-page", args=[gpt_id])}
+    response = render(request, "actions/rate_limited.html", context, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response

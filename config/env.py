@@ -6,6 +6,7 @@ Any variable may also be read from a file named by NAME_FILE (for container secr
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -63,3 +64,23 @@ def local_secret(path: Path, make: Callable[[], str]) -> str:
             with os.fdopen(fd, "w") as fh:
                 fh.write(make())
     return path.read_text().strip()
+
+
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: int
+
+
+def env_rate(name: str, default: str) -> Rate | None:
+    """`60/minute` → Rate(60, 60); `off` → None (no limit)."""
+    text = (env_str(name) or default).strip().lower()
+    if text == "off":
+        return None
+    count, _, period = text.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in PERIODS:
+        raise ImproperlyConfigured(f"{name} must look like 60/minute (or off), not {text!r}")
+    return Rate(int(count), PERIODS[period])

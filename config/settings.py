@@ -8,7 +8,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, local_secret
+from config.env import env_bool, env_int, env_list, env_rate, env_str, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = BASE_DIR / ".local"  # development-only generated secrets; ignored by git
@@ -63,6 +63,21 @@ ACTIONS_IDENTITY_PROVIDERS = [
     *env_list("ACTIONS_EXTRA_IDENTITY_PROVIDERS"),
 ]
 ACTIONS_MAX_SCHEMA_BYTES = env_int("ACTIONS_MAX_SCHEMA_BYTES", 1_000_000)
+# Per-user limits, e.g. 120/minute, or off; see actions/ratelimit.py.
+ACTIONS_RATE_LIMITS = {
+    "invoke": env_rate("ACTIONS_RATE_LIMIT_INVOKE", "120/minute"),
+    "sign_in": env_rate("ACTIONS_RATE_LIMIT_SIGN_IN", "10/minute"),
+}
+# A cache shared by every worker and host (rate limits): redis://host:6379/0, else in-process.
+CACHE_URL = env_str("CACHE_URL") or ""
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL, not {CACHE_URL!r}")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The bundled demo API under /demo/api/ (a fake third-party API for trying actions locally).
 ACTIONS_DEMO_API = env_bool("ACTIONS_DEMO_API", DEBUG)
 

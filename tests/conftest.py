@@ -42,3 +42,9 @@ def upstream():
 def fast_password_hashing(settings):
     # DOT hashes client secrets with the password hasher: PBKDF2 makes each Application ~0.5 s.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def no_rate_limits(settings):
+    # Test users share ids across tests; tests/test_ratelimit.py sets its own limits.
+    settings.ACTIONS_RATE_LIMITS = {"invoke": None, "sign_in": None}
