@@ -218,6 +218,13 @@ OAUTH2_PROVIDER = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
+    "filters": {"redact_secrets": {"()": "actions.redaction.RedactSecrets"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL") or "INFO"},
+    "loggers": {
+        # Django's own handlers (mail_admins, console) sit beside ours; keep them redacted too.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
