@@ -29,7 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         owner = self.server.owner
         owner.requests.append(Recorded(self.command, self.path, dict(self.headers), body))
-        reply = owner.reply
+        reply = owner.reply_for(self.path)
         payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
@@ -54,6 +54,7 @@ class RecordingUpstream:
     def __init__(self):
         self.requests: list[Recorded] = []
         self.reply = Reply()
+        self.routes: dict[str, Reply] = {}
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self._thread = threading.Thread(
@@ -70,6 +71,18 @@ class RecordingUpstream:
 
     def reply_with(self, status=200, body="{}", *, content_type="application/json", headers=None):
         self.reply = Reply(status, body, content_type, headers or {})
+
+    def route(
+        self, prefix, status=200, body="{}", *, content_type="application/json", headers=None
+    ):
+        """Answer requests whose path starts with `prefix` this way (others get `reply`)."""
+        self.routes[prefix] = Reply(status, body, content_type, headers or {})
+
+    def reply_for(self, path: str) -> Reply:
+        for prefix, reply in self.routes.items():
+            if path.startswith(prefix):
+                return reply
+        return self.reply
 
     def close(self):
         self._server.shutdown()
