@@ -7,8 +7,18 @@ setting refused in one is refused in the other with the same words.
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from actions import providers
 from actions.models import Action
-from actions.validation import check_header_name, check_oauth_url
+from actions.validation import (
+    AUTHORIZATION_PROTOCOL_PARAMS,
+    TOKEN_PROTOCOL_PARAMS,
+    check_header_name,
+    check_issuer,
+    check_params,
+    check_provider_url,
+    check_token_path,
+    parse_params,
+)
 
 AUTH_FIELDS = {
     Action.AuthType.NONE: (),
@@ -22,10 +32,41 @@ AUTH_FIELDS = {
         "token_exchange_method",
         "pkce_enabled",
         "revocation_url",
+        "scope_separator",
+        "scope_parameter",
+        "token_request_format",
+        "extra_authorization_params",
+        "extra_token_params",
+        "token_response_path",
+        "issuer",
+        "require_iss",
+        "preset",
     ),
 }
 # A grant is tied to these: changing one signs every user of the action out.
-GRANT_FIELDS = ("client_id", "authorization_url", "token_url", "scope")
+GRANT_FIELDS = (
+    "client_id",
+    "authorization_url",
+    "token_url",
+    "scope",
+    "scope_separator",
+    "scope_parameter",
+)
+# Extra parameters that choose what the token is for (RFC 8707 resource, audience): like scope.
+GRANT_PARAMS = ("audience", "resource")
+# Provider options, added after the first release, and their defaults: a GPT file or a form
+# without them keeps working (and an export leaves out the ones at their default).
+OPTIONAL_DEFAULTS = {
+    "scope_separator": Action.ScopeSeparator.SPACE,
+    "scope_parameter": Action.ScopeParameter.SCOPE,
+    "token_request_format": Action.TokenRequestFormat.FORM,
+    "extra_authorization_params": "",
+    "extra_token_params": "",
+    "token_response_path": "",
+    "issuer": "",
+    "require_iss": False,
+    "preset": "",
+}
 SWITCHES = {"on": True, "true": True, "off": False, "false": False}
 SECRET_FIELDS = ("api_key", "client_secret")
 
@@ -78,39 +119,81 @@ def clean_authentication(data: dict, *, action: Action) -> dict:
         else:
             cleaned["custom_header_name"] = ""
     elif auth_type == Action.AuthType.OAUTH:
-        domain = action.domain
-
-        def url_check(label):
-            return lambda v: check_oauth_url(v, field=label, action_domain=domain)
-
-        take("client_id", required="Client ID is required.")
-        take("client_secret", required="Client Secret is required.")
-        take(
-            "authorization_url",
-            url_check("Authorization URL"),
-            required="Authorization URL is required.",
-        )
-        take("token_url", url_check("Token URL"), required="Token URL is required.")
-        take("scope")
-        take("revocation_url", url_check("Revocation URL"))
-        pkce = str(data.get("pkce_enabled", "on")).strip().lower() or "on"
-        if pkce not in SWITCHES:
-            errors["pkce_enabled"] = f"PKCE must be on or off, not {pkce!r}."
-        else:
-            cleaned["pkce_enabled"] = SWITCHES[pkce]
-        try:
-            cleaned["token_exchange_method"] = _choice(
-                data,
-                "token_exchange_method",
-                Action.TokenExchangeMethod,
-                "Token Exchange Method",
-                "default_post",
-            )
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
+        _clean_oauth(data, action=action, take=take, cleaned=cleaned, errors=errors)
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def _switch(data: dict, name: str, label: str, default: str, cleaned: dict, errors: dict):
+    value = str(data.get(name, default)).strip().lower() or default
+    if value not in SWITCHES:
+        errors[name] = f"{label} must be on or off, not {value!r}."
+    else:
+        cleaned[name] = SWITCHES[value]
+
+
+def _clean_oauth(data: dict, *, action: Action, take, cleaned: dict, errors: dict) -> None:
+    """The OAuth fields; URLs may also sit on the chosen preset's own domains."""
+    take("preset", providers.check_preset_name)
+    preset = providers.PRESETS.get(cleaned.get("preset", ""))
+    domains = preset.domains if preset else ()
+
+    def url_check(label):
+        return lambda v: check_provider_url(
+            v, field=label, action_domain=action.domain, provider_domains=domains
+        )
+
+    take("client_id", required="Client ID is required.")
+    take("client_secret", required="Client Secret is required.")
+    take(
+        "authorization_url",
+        url_check("Authorization URL"),
+        required="Authorization URL is required.",
+    )
+    take("token_url", url_check("Token URL"), required="Token URL is required.")
+    take("scope")
+    take("revocation_url", url_check("Revocation URL"))
+    _switch(data, "pkce_enabled", "PKCE", "on", cleaned, errors)
+    _switch(data, "require_iss", "Issuer check", "off", cleaned, errors)
+    choices = (
+        (
+            "token_exchange_method",
+            Action.TokenExchangeMethod,
+            "Token Exchange Method",
+            "default_post",
+        ),
+        ("scope_separator", Action.ScopeSeparator, "Scope separator", "space"),
+        ("scope_parameter", Action.ScopeParameter, "Scope parameter", "scope"),
+        ("token_request_format", Action.TokenRequestFormat, "Token request body", "form"),
+    )
+    for name, options, label, default in choices:
+        try:
+            cleaned[name] = _choice(data, name, options, label, default)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    # The scope parameter in use is the Scope field's; Slack's bot `scope` may be extra.
+    scope_param = cleaned.get("scope_parameter", "scope")
+    reserved = (AUTHORIZATION_PROTOCOL_PARAMS - {"scope"}) | {scope_param}
+    for name, label, protocol in (
+        ("extra_authorization_params", "Extra authorization parameters", reserved),
+        ("extra_token_params", "Extra token parameters", TOKEN_PROTOCOL_PARAMS),
+    ):
+        take(
+            name,
+            lambda v, label=label, protocol=protocol: check_params(
+                v, field=label, reserved=protocol
+            ),
+        )
+    take("token_response_path", check_token_path)
+    take("issuer", check_issuer)
+    if cleaned.get("require_iss") and not cleaned.get("issuer") and "issuer" not in errors:
+        errors["issuer"] = "Issuer is required when the issuer check (RFC 9207) is on."
+
+
+def _grant_params(authorization_params: str, token_params: str) -> dict:
+    pairs = parse_params(authorization_params) + parse_params(token_params)
+    return {key: value for key, value in pairs if key.lower() in GRANT_PARAMS}
 
 
 def grant_changes(action: Action, cleaned: dict) -> bool:
@@ -119,7 +202,16 @@ def grant_changes(action: Action, cleaned: dict) -> bool:
         return False
     if cleaned["auth_type"] != Action.AuthType.OAUTH:
         return True
-    return any(getattr(action, name) != cleaned.get(name, "") for name in GRANT_FIELDS)
+    if any(
+        getattr(action, name) != cleaned.get(name, OPTIONAL_DEFAULTS.get(name, ""))
+        for name in GRANT_FIELDS
+    ):
+        return True
+    before = _grant_params(action.extra_authorization_params, action.extra_token_params)
+    after = _grant_params(
+        cleaned.get("extra_authorization_params", ""), cleaned.get("extra_token_params", "")
+    )
+    return before != after
 
 
 @transaction.atomic

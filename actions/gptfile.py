@@ -13,6 +13,7 @@ from django.db import transaction
 
 from actions.authentication import (
     AUTH_FIELDS,
+    OPTIONAL_DEFAULTS,
     SECRET_FIELDS,
     clean_authentication,
     save_authentication,
@@ -20,6 +21,7 @@ from actions.authentication import (
 from actions.models import GPT, Action
 from actions.openapi import SchemaError
 from actions.schemas import save_action_schema
+from actions.validation import format_params
 
 ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 GPT_KEYS = {"name", "description", "privacy_policy_url", "visibility", "actions"}
@@ -28,6 +30,8 @@ ACTION_KEYS = {"schema", "authentication"}
 FILE_KEY = {"api_key_auth_type": "auth_type"}
 MODEL_FIELD = {file_key: field for field, file_key in FILE_KEY.items()}
 AUTH_KEYS = {"type", *{FILE_KEY.get(n, n) for names in AUTH_FIELDS.values() for n in names}}
+# Extra request parameters: `key=value` lines as text, or a YAML mapping.
+PARAM_KEYS = {"extra_authorization_params", "extra_token_params"}
 
 
 class GPTFileError(ValueError):
@@ -65,6 +69,8 @@ def export_gpt(gpt: GPT) -> str:
                 auth[name] = "${" + secret_env_name(action, name) + "}"
             elif name == "custom_header_name" and action.api_key_auth_type != "custom":
                 continue
+            elif name in OPTIONAL_DEFAULTS and getattr(action, name) == OPTIONAL_DEFAULTS[name]:
+                continue  # a provider option at its default: the file stays as before
             else:
                 auth[FILE_KEY.get(name, name)] = getattr(action, name)
         actions.append({"schema": action.schema_text, "authentication": auth})
@@ -140,6 +146,12 @@ def _text(mapping: LineDict, key: str, *, required=False) -> str:
     return str(value)
 
 
+def _param_text(value) -> str:
+    if isinstance(value, bool):  # YAML `true` means the text true, as in a query string
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 def _secret(value: str, *, line: int, env) -> str:
     match = ENV_REFERENCE.match(value.strip())
     if not match:
@@ -169,8 +181,10 @@ def _import_action(gpt: GPT, item, index: int, env) -> None:
     _check_keys(auth, AUTH_KEYS, f"{where}.authentication")
     raw = {"auth_type": _text(auth, "type") or "none"}
     for key in AUTH_KEYS - {"type"}:
-        if isinstance(auth.get(key), bool):  # pkce_enabled: true / false
+        if isinstance(auth.get(key), bool):  # pkce_enabled, require_iss: true / false
             value = "on" if auth[key] else "off"
+        elif key in PARAM_KEYS and isinstance(auth.get(key), dict):
+            value = format_params((str(k), _param_text(v)) for k, v in auth[key].items())
         else:
             value = _text(auth, key)
         if key in SECRET_FIELDS and value:

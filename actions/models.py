@@ -69,6 +69,19 @@ class Action(models.Model):
         DEFAULT_POST = "default_post", "Default (POST request)"
         BASIC_AUTH_HEADER = "basic_auth_header", "Basic authorization header"
 
+    class ScopeSeparator(models.TextChoices):
+        SPACE = "space", "Space (RFC 6749)"
+        COMMA = "comma", "Comma"
+
+    class TokenRequestFormat(models.TextChoices):
+        FORM = "form", "Form-encoded (RFC 6749)"
+        JSON = "json", "JSON"
+
+    class ScopeParameter(models.TextChoices):
+        # Labels avoid the word "scope": the dialog's "Scope" label must stay unique.
+        SCOPE = "scope", "Standard"
+        USER_SCOPE = "user_scope", "Slack user tokens"
+
     gpt = models.ForeignKey(GPT, on_delete=models.CASCADE, related_name="actions")
     schema_text = models.TextField()
     title = models.CharField(max_length=200, blank=True)
@@ -96,6 +109,27 @@ class Action(models.Model):
     # Off only for a provider that rejects PKCE (e.g. a Salesforce app without it).
     pkce_enabled = models.BooleanField(default=True)
     revocation_url = models.CharField(max_length=2000, blank=True)
+    # Provider quirks (see actions/providers.py and the README's "Providers").
+    scope_separator = models.CharField(
+        max_length=10, choices=ScopeSeparator.choices, default=ScopeSeparator.SPACE
+    )
+    scope_parameter = models.CharField(
+        max_length=20, choices=ScopeParameter.choices, default=ScopeParameter.SCOPE
+    )
+    # Token requests as a form (RFC 6749) or as JSON (Notion's and Atlassian's documentation).
+    token_request_format = models.CharField(
+        max_length=10, choices=TokenRequestFormat.choices, default=TokenRequestFormat.FORM
+    )
+    # `key=value` lines, added to the authorization URL / every token request.
+    extra_authorization_params = models.TextField(blank=True)
+    extra_token_params = models.TextField(blank=True)
+    # Where the tokens sit in the token reply when not at the top ("authed_user", "data").
+    token_response_path = models.CharField(max_length=100, blank=True)
+    # RFC 8414 issuer; with require_iss, the callback's `iss` must equal it (RFC 9207).
+    issuer = models.CharField(max_length=2000, blank=True)
+    require_iss = models.BooleanField(default=False)
+    # The provider preset applied, if any: its domains may serve the OAuth URLs.
+    preset = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ["created", "id"]
@@ -133,6 +167,15 @@ class Action(models.Model):
             self.token_exchange_method = self.TokenExchangeMethod.DEFAULT_POST
             self.pkce_enabled = True
             self.revocation_url = ""
+            self.scope_separator = self.ScopeSeparator.SPACE
+            self.scope_parameter = self.ScopeParameter.SCOPE
+            self.token_request_format = self.TokenRequestFormat.FORM
+            self.extra_authorization_params = ""
+            self.extra_token_params = ""
+            self.token_response_path = ""
+            self.issuer = ""
+            self.require_iss = False
+            self.preset = ""
 
 
 class Operation(models.Model):

@@ -1,17 +1,18 @@
 """OAuth 2.0 client for actions whose end users sign in: authorization URL, code exchange,
 refresh and revoke.
 
-oauthlib prepares the authorization URL and the token request bodies. Token replies are
-parsed here, tolerantly, because providers differ from RFC 6749 (form-encoded replies,
-string expires_in, 200 with an error...). A connection is refreshed under a row lock, with a
-re-read after the lock, so concurrent calls refresh once, across processes.
+oauthlib prepares the authorization URL and the token request bodies; each action adds its
+provider's options (scope separator and parameter, extra parameters). Token replies are
+parsed in oauth_replies.py, tolerantly, because providers differ from RFC 6749. A connection
+is refreshed under a row lock, with a re-read after the lock, so concurrent calls refresh
+once, across processes.
 """
 
 import base64
 import hashlib
+import re
 import secrets
 import threading
-from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
@@ -20,12 +21,18 @@ from django.urls import reverse
 from django.utils import timezone
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2 import WebApplicationClient
-from oauthlib.oauth2.rfc6749.utils import list_to_scope
 
 from actions import outbound
 from actions.fields import SecretUnreadable, reveal
 from actions.models import Action, Connection, PendingSignIn
-from actions.validation import check_url_scheme
+from actions.oauth_replies import (
+    OAuthError,
+    ProviderRefused,
+    TokenReply,
+    UnreadableReply,
+    parse_token_reply,
+)
+from actions.validation import check_url_scheme, parse_params
 
 STATE_LIFETIME = timedelta(minutes=10)
 REFRESH_MARGIN = timedelta(seconds=60)
@@ -33,31 +40,16 @@ _local_locks: dict[int, threading.Lock] = {}
 _local_locks_guard = threading.Lock()
 
 
-class OAuthError(Exception):
-    """A sign-in or token problem; str() is safe to show (never a token or secret)."""
-
-
 class BadState(OAuthError):
     """Unknown, used, expired or someone else's state: nothing is stored."""
 
 
-class ProviderRefused(OAuthError):
-    def __init__(self, message: str, *, error: str = "", description: str = ""):
-        super().__init__(message)
-        self.error, self.description = error, description
+class IssuerMismatch(BadState):
+    """RFC 9207: the authorization reply names another issuer, or none when one is promised."""
 
 
 class ProviderUnavailable(OAuthError):
     """The token endpoint is down, slow or answered 5xx: try again later; nothing changed."""
-
-
-@dataclass
-class TokenReply:
-    access_token: str
-    refresh_token: str
-    token_type: str
-    expires_in: int | None
-    scope: str
 
 
 def _errors():
@@ -75,7 +67,16 @@ def sign_in_url(action: Action) -> str:
 
 
 def scopes(action: Action) -> list[str]:
+    """The scopes the builder listed: split on spaces, and on commas too for a comma provider."""
+    if action.scope_separator == Action.ScopeSeparator.COMMA:
+        return [s for s in re.split(r"[\s,]+", action.scope) if s]
     return action.scope.split()
+
+
+def scope_text(action: Action) -> str:
+    """The scope parameter's value, joined with the provider's separator."""
+    separator = "," if action.scope_separator == Action.ScopeSeparator.COMMA else " "
+    return separator.join(scopes(action))
 
 
 # --- starting a sign-in --------------------------------------------------------------------
@@ -108,11 +109,14 @@ def start_sign_in(*, action: Action, user, next_url: str) -> str:
         ("response_type", "code"),
         ("client_id", action.client_id),
         ("redirect_uri", action.gpt.callback_url),
-        ("scope", list_to_scope(scopes(action))),
+        (action.scope_parameter or "scope", scope_text(action)),
         ("state", state),
         *extra.items(),
     ]
-    return add_params_to_uri(action.authorization_url, [(k, v) for k, v in params if v])
+    params = [(k, v) for k, v in params if v]  # no empty scope
+    # Validated not to override any of the above (validation.check_params).
+    params += parse_params(action.extra_authorization_params)
+    return add_params_to_uri(action.authorization_url, params)
 
 
 def _pop_pending(*, state: str, gpt_id: str, user) -> PendingSignIn:
@@ -134,6 +138,21 @@ def _pop_pending(*, state: str, gpt_id: str, user) -> PendingSignIn:
     return pending
 
 
+def check_issuer(action: Action, iss: str | None) -> None:
+    """RFC 9207 mix-up defence: when the provider promises `iss`, it must be there and be the
+    action's issuer; any `iss` that is present must match a known issuer."""
+    if iss is None and action.require_iss:
+        raise IssuerMismatch(
+            f"The provider's reply did not say who sent it (no iss), but {action.issuer} "
+            "always does. Nothing was stored; start the sign-in again."
+        )
+    if iss is not None and action.issuer and iss != action.issuer:
+        raise IssuerMismatch(
+            f"The provider's reply came from {iss[:200]!r}, not from {action.issuer}. "
+            "Nothing was stored; start the sign-in again."
+        )
+
+
 # --- the token endpoint --------------------------------------------------------------------
 
 
@@ -149,54 +168,26 @@ def _client_auth(action: Action, body: dict) -> dict:
     return {"headers": {"Accept": "application/json"}}
 
 
-def parse_token_reply(response: outbound.Response) -> TokenReply:
-    """A token endpoint reply, JSON or form-encoded; ProviderRefused when it is not a token."""
-    content_type = response.headers.get("content-type", "")
-    try:
-        data = response.json() if "json" in content_type or response.text[:1] == "{" else None
-    except ValueError:
-        data = None
-    if data is None:
-        data = dict(parse_qsl(response.text)) if "=" in response.text else {}
-    if not isinstance(data, dict):
-        data = {}
-    error = str(data.get("error") or "")
-    if response.status >= 400 or error or not data.get("access_token"):
-        description = str(data.get("error_description") or "")[:300]
-        if not error and response.status >= 400:
-            error = f"HTTP {response.status}"
-        reason = error or "the reply has no access_token"
-        detail = f": {description}" if description else ""
-        raise ProviderRefused(
-            f"The provider refused ({reason}){detail}", error=error, description=description
-        )
-    expires_in = data.get("expires_in")
-    try:
-        expires_in = int(float(expires_in)) if expires_in not in (None, "") else None
-    except (TypeError, ValueError):
-        expires_in = None
-    return TokenReply(
-        access_token=str(data["access_token"]),
-        refresh_token=str(data.get("refresh_token") or ""),
-        token_type=str(data.get("token_type") or "Bearer"),
-        expires_in=expires_in,
-        scope=str(data.get("scope") or ""),
-    )
-
-
 def _token_request(action: Action, body: dict) -> TokenReply:
+    """POST to the token endpoint with the action's extra token parameters and client auth."""
+    for key, value in parse_params(action.extra_token_params):
+        body.setdefault(key, value)  # validated never to collide with a protocol parameter
     try:
         kwargs = _client_auth(action, body)
     except SecretUnreadable as exc:
         raise ProviderUnavailable(str(exc)) from None
-    headers = {**kwargs["headers"], "Content-Type": "application/x-www-form-urlencoded"}
+    if action.token_request_format == Action.TokenRequestFormat.JSON:
+        content = {"json": body}  # sets Content-Type: application/json
+    else:
+        content = {"data": urlencode(body)}
+        kwargs["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
     try:
         response = outbound.request(
             "POST",
             action.token_url,
-            data=urlencode(body),
-            headers=headers,
+            headers=kwargs["headers"],
             sensitive_headers=("Authorization",),
+            **content,
         )
     except outbound.OutboundError as exc:
         raise ProviderUnavailable(f"The token endpoint could not be reached: {exc}") from None
@@ -204,17 +195,14 @@ def _token_request(action: Action, body: dict) -> TokenReply:
         raise ProviderUnavailable(
             f"The token endpoint answered {response.status}; try again later."
         )
-    return parse_token_reply(response)
-
-
-def _expiry(reply: TokenReply):
-    return timezone.now() + timedelta(seconds=reply.expires_in) if reply.expires_in else None
+    return parse_token_reply(response, path=action.token_response_path)
 
 
 def complete_sign_in(*, gpt_id: str, user, params) -> tuple[Connection, str]:
     """Exchange the callback's code for tokens and store the connection; returns it and next.
     A provider's refusal carries `try_again` (the sign-in page) so the user can retry."""
     pending = _pop_pending(state=params.get("state", ""), gpt_id=gpt_id, user=user)
+    check_issuer(pending.action, params.get("iss"))
     try:
         return _exchange(pending, user=user, params=params)
     except (ProviderRefused, ProviderUnavailable) as exc:
@@ -251,7 +239,7 @@ def _exchange(pending: PendingSignIn, *, user, params) -> tuple[Connection, str]
             "access_token": reply.access_token,
             "refresh_token": reply.refresh_token,
             "token_type": reply.token_type,
-            "expires_at": _expiry(reply),
+            "expires_at": reply.expires_at,
             "scope": reply.scope or action.scope,
             "status": Connection.Status.ACTIVE,
             "refreshed": None,
@@ -315,10 +303,13 @@ def _refresh_locked(locked: Connection):
         locked.save(update_fields=["status"])
         return "sign_in"
     body = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    if locked.action.scope:
-        body["scope"] = locked.action.scope
+    action = locked.action
+    if action.scope and action.scope_parameter == Action.ScopeParameter.SCOPE:
+        body["scope"] = scope_text(action)
     try:
-        reply = _token_request(locked.action, body)
+        reply = _token_request(action, body)
+    except UnreadableReply:  # a 200 that is not a token: temporary, the grant is kept
+        return ProviderUnavailable("the token endpoint sent no readable token")
     except ProviderRefused:  # invalid_grant and kin: the grant is gone
         locked.status = Connection.Status.NEEDS_SIGN_IN
         locked.save(update_fields=["status"])
@@ -329,7 +320,7 @@ def _refresh_locked(locked: Connection):
     if reply.refresh_token:  # no new one: keep the old; a rotated one is saved right here
         locked.refresh_token = reply.refresh_token
     locked.token_type = reply.token_type
-    locked.expires_at = _expiry(reply)
+    locked.expires_at = reply.expires_at
     if reply.scope:
         locked.scope = reply.scope
     locked.refreshed = timezone.now()

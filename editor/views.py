@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from actions import oauth, outbound
+from actions import oauth, outbound, providers
 from actions.authentication import save_authentication
 from actions.models import GPT, Action
 from actions.openapi import SchemaError
@@ -135,11 +135,41 @@ def action_edit(request, gpt_id, action_id):
     return render(request, "editor/action_edit.html", context)
 
 
+def _filled_auth_form(request, action: Action) -> AuthenticationForm:
+    """Apply (a preset) or Fetch (discovery): the dialog shown again, filled in, not saved."""
+    values = {**AuthenticationForm.typed_values(request.POST), "auth_type": Action.AuthType.OAUTH}
+    error, filled_from = None, ""
+    if "discover" in request.POST:
+        try:
+            found = providers.discover(values["issuer"], action=action, preset=values["preset"])
+        except providers.DiscoveryError as exc:
+            error = ("issuer", f"Could not discover: {exc}")
+        else:
+            values.update(found.values)
+            filled_from = f"From {found.document_url}: {'; '.join(found.notes)}."
+    elif preset := providers.PRESETS.get(values["preset"]):
+        values.update(preset.form_values())
+        filled_from = f"Filled in from the {preset.name} preset."
+    else:
+        error = ("preset", "Choose a provider preset to apply.")
+    form = AuthenticationForm(action=action, filled=values)
+    if error:
+        form.show_error(*error)
+    else:
+        messages.info(request, f"{filled_from} Review the fields, then Save.")
+    if request.POST.get("client_secret"):
+        messages.warning(request, "Enter the Client Secret again: a secret is never sent back.")
+    return form
+
+
 @login_required
 def action_auth(request, gpt_id, action_id):
     action = _own_action(request, gpt_id, action_id)
-    form = AuthenticationForm(request.POST or None, action=action)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and {"discover", "apply_preset"} & set(request.POST):
+        form = _filled_auth_form(request, action)
+    else:
+        form = AuthenticationForm(request.POST or None, action=action)
+    if request.method == "POST" and form.is_bound and form.is_valid():
         signed_out = save_authentication(action, form.cleaned_data)
         messages.success(request, f"Authentication set to {action.auth_summary()}.")
         if signed_out:

@@ -21,4 +21,16 @@
 
   form.addEventListener("change", sync);
   sync();
+
+  // Enter in the Issuer field means Fetch, and in the preset list Apply (elsewhere: Save).
+  [["id_issuer", "discover"], ["id_preset", "apply_preset"]].forEach(function (pair) {
+    var field = document.getElementById(pair[0]);
+    var button = form.querySelector('button[name="' + pair[1] + '"]');
+    if (!field || !button) return;
+    field.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      button.click();
+    });
+  });
 })();
