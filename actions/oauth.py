@@ -13,9 +13,11 @@ import hashlib
 import re
 import secrets
 import threading
+from contextlib import nullcontext
 from datetime import timedelta
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
+from django.db import connection as db_connection
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -265,8 +267,11 @@ def _needs_refresh(connection: Connection) -> bool:
     )
 
 
-def _local_lock(connection_id: int) -> threading.Lock:
-    # SQLite ignores select_for_update; this keeps one process's threads in line there too.
+def _local_lock(connection_id: int):
+    """SQLite ignores select_for_update: there, one process's threads queue on a lock of ours.
+    Elsewhere the row lock alone does it, across processes (and the tests prove it alone)."""
+    if db_connection.features.has_select_for_update:
+        return nullcontext()
     with _local_locks_guard:
         return _local_locks.setdefault(connection_id, threading.Lock())
 
