@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.www_authenticate import build_bearer_challenge, challenge_status
 
-from actions import executor, ratelimit
+from actions import executor, ratelimit, strictjson
 from actions.models import GPT, Operation
 
 SCOPE = "actions"
@@ -107,8 +107,13 @@ def _not_found() -> ApiError:
     return ApiError(404, "not_found", "There is no GPT with this id, or it is not shared with you.")
 
 
+def _storable(text: str) -> bool:
+    """A NUL or a lone surrogate cannot even be sent to the database: no row has one."""
+    return strictjson.first_problem(text, allow_nul=False) is None
+
+
 def usable_gpt(gpt_id: str, *, user) -> GPT:
-    gpt = GPT.objects.filter(pk=gpt_id).first()
+    gpt = GPT.objects.filter(pk=gpt_id).first() if _storable(gpt_id) else None
     if gpt is None or not gpt.may_use(user):
         raise _not_found()
     return gpt
@@ -116,11 +121,13 @@ def usable_gpt(gpt_id: str, *, user) -> GPT:
 
 def find_operation(gpt_id: str, name: str, *, user) -> Operation:
     """The GPT's operation called `name`, with its action and GPT, in one query when it exists."""
-    found = list(
-        Operation.objects.select_related("action__gpt")
-        .filter(action__gpt_id=gpt_id, operation_id=name)
-        .order_by(*OPERATION_ORDER)[:1]
-    )
+    found = []
+    if _storable(gpt_id) and _storable(name):
+        found = list(
+            Operation.objects.select_related("action__gpt")
+            .filter(action__gpt_id=gpt_id, operation_id=name)
+            .order_by(*OPERATION_ORDER)[:1]
+        )
     if not found:
         gpt = usable_gpt(gpt_id, user=user)
         names = Operation.objects.filter(action__gpt=gpt).order_by(*OPERATION_ORDER)

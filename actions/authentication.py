@@ -4,6 +4,8 @@ The editor's Authentication dialog and the GPT file importer both go through her
 setting refused in one is refused in the other with the same words.
 """
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -69,6 +71,27 @@ OPTIONAL_DEFAULTS = {
 }
 SWITCHES = {"on": True, "true": True, "off": False, "false": False}
 SECRET_FIELDS = ("api_key", "client_secret")
+# The dialog's names for the text fields, for messages that say which one is wrong.
+LABELS = {
+    "api_key": "API Key",
+    "custom_header_name": "Custom Header Name",
+    "client_id": "Client ID",
+    "client_secret": "Client Secret",
+    "authorization_url": "Authorization URL",
+    "token_url": "Token URL",
+    "scope": "Scope",
+    "revocation_url": "Revocation URL",
+    "extra_authorization_params": "Extra authorization parameters",
+    "extra_token_params": "Extra token parameters",
+    "token_response_path": "Token response path",
+    "issuer": "Issuer",
+    "preset": "Provider preset",
+}
+# Every field is one line but the `key=value` lines; a key or secret pasted with a line break
+# would be saved and then break every request, so control characters are refused.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+MULTILINE_FIELDS = ("extra_authorization_params", "extra_token_params")
 
 
 def _choice(data: dict, name: str, choices, label: str, default: str) -> str:
@@ -77,6 +100,18 @@ def _choice(data: dict, name: str, choices, label: str, default: str) -> str:
         allowed = ", ".join(choices.values)
         raise ValidationError({name: f"{label} must be one of {allowed}, not {value!r}."})
     return value
+
+
+def _check_text(name: str, value: str) -> None:
+    """What any text field must be: within the column's length, no control characters."""
+    label, limit = LABELS[name], Action._meta.get_field(name).max_length
+    if limit and len(value) > limit:
+        raise ValidationError(f"{label} is {len(value):,} characters long; the limit is {limit:,}.")
+    if name in MULTILINE_FIELDS:
+        if _CONTROL_BUT_LINES.search(value):
+            raise ValidationError(f"{label} cannot contain control characters.")
+    elif _CONTROL.search(value):
+        raise ValidationError(f"{label} cannot contain line breaks or control characters.")
 
 
 def _keeps_secret(action: Action, auth_type: str, name: str) -> bool:
@@ -93,6 +128,7 @@ def clean_authentication(data: dict, *, action: Action) -> dict:
     def take(name: str, check=None, *, required: str | None = None):
         value = (data.get(name) or "").strip()
         try:
+            _check_text(name, value)
             if not value and required:
                 if name in SECRET_FIELDS and _keeps_secret(action, auth_type, name):
                     cleaned[name] = ""  # blank: keep the stored one

@@ -6,17 +6,21 @@ error body and whose message is readable on a page.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jsonschema
 
-from actions import outbound
+from actions import outbound, strictjson
 from actions.fields import SecretUnreadable, reveal
 from actions.models import Action, AlwaysAllow, CallRecord, Operation
 
 BODY_ARGUMENT = "body"
+MAX_ARGUMENT_DEPTH = 100  # nested lists and objects: far beyond any real API's arguments
+# What HTTP carries in a header value (RFC 9110 field-value, Latin-1 as http.client sends it).
+_HEADER_VALUE = re.compile(r"([\x21-\x7e\x80-\xff][\t\x20-\x7e\x80-\xff]*)?")
 KEPT_HEADERS = {
     "content-type",
     "content-length",
@@ -139,6 +143,11 @@ def check_arguments(operation: Operation, arguments: Any) -> dict:
     missing = [name for name in schema["required"] if arguments.get(name) is None]
     if missing:
         raise InvalidArguments(f"missing required argument {missing[0]!r}")
+    # Before the schema check, which may recurse: only what can be sent as JSON, and text.
+    problem = strictjson.first_problem(arguments, max_depth=MAX_ARGUMENT_DEPTH)
+    if problem:
+        path, reason = problem
+        raise InvalidArguments(f"argument {path[0] if path else 'arguments'!r}: {reason}")
     try:
         errors = sorted(
             jsonschema.Draft202012Validator(schema).iter_errors(arguments), key=lambda e: e.path
@@ -184,6 +193,11 @@ def build_request(operation: Operation, arguments: dict) -> dict:
             if "\r" in text or "\n" in text:
                 raise InvalidArguments(
                     f"argument {name!r}: a header value cannot contain a line break"
+                )
+            if not _HEADER_VALUE.fullmatch(text):
+                raise InvalidArguments(
+                    f"argument {name!r}: a header value cannot start with a space or hold "
+                    "control characters or characters beyond Latin-1"
                 )
             headers[name] = text
     url = action.server_url + path

@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from actions import strictjson
 from actions.executor import BODY_ARGUMENT
 from actions.models import Operation
 
@@ -37,15 +38,11 @@ def schema_kind(schema: Any) -> str:
 
 def parse_json(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return strictjson.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"not valid JSON at line {exc.lineno} column {exc.colno}") from None
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-
-
-def _no_constant(name: str):
-    raise ValueError(f"not valid JSON: {name} is not a number JSON allows")
+    except ValueError as exc:  # NaN, 1e400, more than 4,300 digits, absurd nesting
+        raise ValidationError(f"not valid JSON: {exc}") from None
 
 
 def _enum_choice(value: Any) -> str:
@@ -57,10 +54,10 @@ def coerce(kind: str, text: str, schema: dict) -> Any:
     if kind == "integer":
         if not _WHOLE_NUMBER.fullmatch(text):
             raise ValidationError("enter a whole number")
-        return int(text)
+        return _whole_number(text)
     if kind == "number":
         if _WHOLE_NUMBER.fullmatch(text):
-            return int(text)
+            return _whole_number(text)
         try:
             number = float(text)
         except ValueError:
@@ -85,6 +82,12 @@ def coerce(kind: str, text: str, schema: dict) -> Any:
             raise ValidationError('enter a JSON object, like {"key": "value"}')
         return value
     return text
+
+
+def _whole_number(text: str) -> int:
+    if len(text.lstrip("+-")) > strictjson.MAX_DIGITS:  # int() would refuse it
+        raise ValidationError(f"enter a number of at most {strictjson.MAX_DIGITS:,} digits")
+    return int(text)
 
 
 def _array(text: str, schema: dict) -> list:

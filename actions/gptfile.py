@@ -6,11 +6,13 @@ be a literal or `${ENV_VAR}` read from the environment.
 
 import os
 import re
+from collections.abc import Hashable
 
 import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from actions import strictjson
 from actions.authentication import (
     AUTH_FIELDS,
     OPTIONAL_DEFAULTS,
@@ -96,6 +98,8 @@ def _construct_mapping(loader, node):
     mapping.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):  # `? [a, b]`: a list or mapping as a key
+            raise GPTFileError(key_node.start_mark.line + 1, "a key must be text")
         if key in mapping:
             raise GPTFileError(key_node.start_mark.line + 1, f"duplicate key {key!r}")
         mapping[key] = loader.construct_object(value_node, deep=True)
@@ -110,7 +114,18 @@ class LineDict(dict):
         self.line = None
 
 
+def _construct_int(loader, node) -> int:
+    try:
+        value = loader.construct_yaml_int(node)
+        str(value)  # a hex or octal int is read whatever its length, but not written
+    except ValueError:
+        message = f"a number has more than {strictjson.MAX_DIGITS:,} digits"
+        raise GPTFileError(node.start_mark.line + 1, message) from None
+    return value
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _load(text: str) -> LineDict:
@@ -121,6 +136,12 @@ def _load(text: str) -> LineDict:
         raise GPTFileError(
             mark.line + 1 if mark else None, f"not valid YAML: {exc.problem}"
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, raw
+        line = text.count("\n", 0, exc.position) + 1
+        message = f"not valid YAML: character #x{exc.character:04x}: {exc.reason}"
+        raise GPTFileError(line, message) from None
+    except RecursionError:
+        raise GPTFileError(None, "not valid YAML: nested too deeply") from None
     if not isinstance(data, LineDict):
         raise GPTFileError(1, "a GPT file is a YAML mapping with name, actions, ...")
     return data
@@ -143,6 +164,8 @@ def _text(mapping: LineDict, key: str, *, required=False) -> str:
         return ""
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise GPTFileError(mapping.lines[key], f"{key} must be text")
+    if isinstance(value, str) and "\x00" in value:  # a YAML "\0" escape; no database stores it
+        raise GPTFileError(mapping.lines[key], f"{key} cannot contain a NUL character (\\0)")
     return str(value)
 
 

@@ -57,7 +57,7 @@ def reply_fields(response: outbound.Response) -> dict:
     if "json" in content_type or response.text.lstrip()[:1] == "{":
         try:
             data = response.json()
-        except (ValueError, RecursionError):  # not JSON, or absurdly deeply nested
+        except ValueError:  # not plain JSON (absurd nesting included)
             data = None
     if data is None and "=" in response.text:
         data = dict(parse_qsl(response.text.strip()))

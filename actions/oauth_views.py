@@ -9,16 +9,19 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from actions import oauth, ratelimit
-from actions.models import Action, Connection
+from actions.models import Action, Connection, PendingSignIn
 from actions.views import rate_limited
 
 
 def safe_next(request, candidate: str | None, *, default: str) -> str:
-    """Only a same-origin path: never a URL that leaves this site."""
+    """Only a same-origin path: never a URL that leaves this site, nor one the database
+    cannot keep (too long, or with a NUL) while the user is at the provider."""
     if (
         candidate
         and candidate.startswith("/")
         and not candidate.startswith("//")
+        and len(candidate) <= PendingSignIn._meta.get_field("next_url").max_length
+        and "\x00" not in candidate
         and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()})
     ):
         return candidate

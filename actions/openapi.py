@@ -21,6 +21,8 @@ from jsonschema_path import SchemaPath
 from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 from openapi_spec_validator.validation.exceptions import DuplicateOperationIDError
 
+from actions import strictjson
+
 
 @dataclass(frozen=True)
 class SchemaProblem:
@@ -150,6 +152,11 @@ def _load(text: str, max_bytes: int) -> tuple[dict, list[SchemaProblem]]:
     text = text.removeprefix("\ufeff")  # a BOM from a text editor; json.loads rejects it
     if not text.strip():
         _fail("(document)", "The schema is empty.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:  # only from a str built in Python, never from a file
+        where = f"line {text.count(chr(10), 0, error.start) + 1}"
+        _fail(where, "The text has a lone surrogate character, which is not valid Unicode.")
     load = _load_json if text.lstrip().startswith("{") else _load_yaml
     document, problems = load(text)
     if document is None:
@@ -157,7 +164,19 @@ def _load(text: str, max_bytes: int) -> tuple[dict, list[SchemaProblem]]:
     if not isinstance(document, dict):
         kind = "a list" if isinstance(document, list) else "plain text"
         _fail("(document)", f"The schema must be a mapping (openapi, info, paths...), not {kind}.")
+    # What is stored (operations as JSON, in PostgreSQL too) must be plain JSON without NUL.
+    found = strictjson.first_problem(document, allow_nul=False)
+    if found:
+        path, reason = found
+        _fail(_where(path) or "(document)", reason[:1].upper() + reason[1:] + ".")
     return document, problems
+
+
+def _long_number(text: str) -> NoReturn:
+    runs = re.finditer(r"\d+", text)
+    match = next((run for run in runs if len(run.group()) > strictjson.MAX_DIGITS), None)
+    where = f"line {text.count(chr(10), 0, match.start()) + 1}" if match else "(document)"
+    _fail(where, f"A number has more than {strictjson.MAX_DIGITS:,} digits.")
 
 
 def _load_json(text: str) -> tuple[object, list[SchemaProblem]]:
@@ -175,6 +194,8 @@ def _load_json(text: str) -> tuple[object, list[SchemaProblem]]:
         document = json.loads(text, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as error:
         _fail(f"line {error.lineno}, column {error.colno}", f"{error.msg}.")
+    except ValueError:  # Python reads no int of over 4,300 digits
+        _long_number(text)
     # The hook sees no position, so look up where each object with a repeated key sits.
     places = {id(node): path for path, node in _walk(document)} if repeated else {}
     message = "Duplicate key '{}': only the last one would be kept. Remove or rename one."
@@ -205,9 +226,19 @@ class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         # `200:` is an int in YAML; JSON (and so the validator) only has string keys.
         return {key if isinstance(key, str) else str(key): value for key, value in mapping.items()}
 
+    def construct_yaml_int(self, node):
+        try:
+            value = super().construct_yaml_int(node)
+            str(value)  # a hex or octal int is read whatever its length, but not written
+        except ValueError:
+            message = f"a number has more than {strictjson.MAX_DIGITS:,} digits"
+            raise yaml.constructor.ConstructorError(None, None, message, node.start_mark) from None
+        return value
+
 
 # Dates stay text, as in JSON, so that the document can be validated and stored as JSON.
 _YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+_YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
 
 
 def _load_yaml(text: str) -> tuple[object, list[SchemaProblem]]:
@@ -488,7 +519,12 @@ def _parameters(inliner, path_level, op: dict, where: str, label: str) -> list[d
     merged = {}  # (name, in) → parameter; the operation's own win over the path item's
     for source in (path_level, op.get("parameters")):
         for param in map(inliner.deref, source if isinstance(source, list) else ()):
-            if isinstance(param, dict) and isinstance(param.get("name"), str):
+            # `in` must be text to be part of the key; the validator names any other value.
+            if (
+                isinstance(param, dict)
+                and isinstance(param.get("name"), str)
+                and isinstance(param.get("in"), str | None)
+            ):
                 merged[(param["name"], param.get("in"))] = param
     result = []
     for (name, location), param in merged.items():

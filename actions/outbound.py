@@ -19,7 +19,6 @@ import http.client
 import http.cookiejar
 import io
 import ipaddress
-import json as jsonlib
 import logging
 import socket
 import time
@@ -37,6 +36,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import DecodeError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util import parse_url
+
+from actions import strictjson
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,9 @@ class Response:
     url: str  # the final URL, after any followed redirects
 
     def json(self) -> Any:
-        """The body parsed as JSON; raises ValueError if it is not JSON (or was truncated)."""
-        return jsonlib.loads(self.text)
+        """The body parsed as plain JSON; raises ValueError if it is not (or was truncated):
+        NaN, 1e400 or nesting too deep for Python would break the answer passed on."""
+        return strictjson.loads(self.text)
 
 
 # --- the address guard ----------------------------------------------------------------------

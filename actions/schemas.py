@@ -40,6 +40,7 @@ def save_action_schema(
     if clash.exists():
         raise _domain_taken(gpt=gpt, domain=parsed.domain, action=action)
 
+    _check_lengths(parsed)
     _check_tool_names(gpt=gpt, parsed=parsed, action=action)
     notices = [str(w) for w in parsed.warnings]
     if action is None:
@@ -89,6 +90,34 @@ def _sync_operations(action: Action, parsed: ParsedSchema) -> None:
         if changed_method or spec.consequential_explicit or not spec.is_consequential:
             op.always_allows.all().delete()
     Operation.objects.filter(pk__in=[op.pk for op in existing.values()]).delete()
+
+
+def _too_long(where: str, what: str, value: str, model, field: str) -> list[SchemaProblem]:
+    limit = model._meta.get_field(field).max_length
+    if len(value) <= limit:
+        return []
+    message = f"{what} is {len(value):,} characters long; the limit is {limit:,}."
+    return [SchemaProblem(where, message)]
+
+
+def _check_lengths(parsed: ParsedSchema) -> None:
+    """What the database stores has lengths (PostgreSQL refuses more): say which part is long.
+    Titles and summaries are only shown, so they are shortened instead."""
+    url = "servers[0].url"
+    problems = _too_long(url, "The server URL", parsed.server_url, Action, "server_url")
+    problems += _too_long(url, "The host name", parsed.domain, Action, "domain")
+    for spec in parsed.operations:
+        where = "paths." + (spec.path if len(spec.path) <= 60 else spec.path[:60] + "…")
+        problems += _too_long(where, "The path", spec.path, Operation, "path")
+        problems += _too_long(
+            f"{where}.{spec.method.lower()}.requestBody.content",
+            "The media type",
+            spec.request_body_content_type,
+            Operation,
+            "request_body_content_type",
+        )
+    if problems:
+        raise SchemaError(list(dict.fromkeys(problems)))  # a path's operations share it
 
 
 def _check_tool_names(*, gpt: GPT, parsed: ParsedSchema, action: Action | None) -> None:

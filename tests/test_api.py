@@ -423,6 +423,23 @@ def test_it_names_the_operations_when_the_operation_is_unknown(client, gpt, acti
     }
 
 
+@pytest.mark.parametrize("name", ["getForecast\\u0000", "getForecast\\ud800"])
+def test_it_answers_an_operation_name_no_database_can_hold_as_unknown(
+    client, gpt, action, owner_token, name
+):
+    response = invoke(client, gpt.id, f'{{"operation": "{name}"}}', owner_token)
+    assert response.status_code == 400
+    assert response.json()["error"] == "unknown_operation"
+
+
+@pytest.mark.parametrize("gpt_id", ["g-%00", "g-%ED%A0%80"])
+def test_it_answers_404_in_json_for_a_gpt_id_no_database_can_hold(client, gpt, owner_token, gpt_id):
+    tools = client.get(f"/api/v1/gpts/{gpt_id}/tools", headers=owner_token)
+    invoked = invoke(client, gpt_id, forecast(), owner_token)
+    for response in (tools, invoked):
+        assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
 # --- the request body ----------------------------------------------------------------------
 
 
@@ -478,6 +495,17 @@ def test_it_names_an_argument_of_the_wrong_type(client, gpt, action, upstream, o
     assert "'days'" in response.json()["detail"]
     assert upstream.requests == []
     assert CallRecord.objects.get().outcome == "invalid_arguments"
+
+
+def test_it_names_an_argument_json_cannot_send(client, gpt, action, upstream, owner_token):
+    # Python reads 1e400 as infinity, which JSON cannot carry upstream: the caller's mistake.
+    body = '{"operation": "createAlert", "arguments": {"body": {"distance": 1e400}}}'
+    response = invoke(client, gpt.id, body, owner_token)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_arguments"
+    assert response.json()["detail"].startswith("argument 'body': an infinite number")
+    assert upstream.requests == []
 
 
 def test_it_names_a_missing_required_argument(client, gpt, action, upstream, owner_token):

@@ -1,6 +1,9 @@
 """The builder's editor as a builder sees it: pages, forms, redirects and stored rows."""
 
+import json
+
 import pytest
+import yaml
 from django.urls import reverse
 
 from actions.models import GPT, Action, Operation
@@ -162,6 +165,34 @@ def test_it_refuses_an_operation_id_another_action_of_the_gpt_uses(owner_client,
     assert "paths./forecast.get.operationId" in html
     assert "getForecast is already an operation of the action for api.weather.example.com" in html
     assert gpt.actions.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            "/forecast",
+            "/forecast/" + "p" * 1_991,
+            "paths./forecast/" + "p" * 50 + "…</code> The path is 2,001 characters long; "
+            "the limit is 2,000.",
+        ),
+        ("/v1", "/" + "v" * 500, "The server URL is 532 characters long; the limit is 500."),
+        (
+            "application/json",
+            "application/vnd." + "x" * 80 + "+json",
+            "The media type is 101 characters long; the limit is 100.",
+        ),
+    ],
+    ids=["path", "server-url", "media-type"],
+)
+def test_it_names_a_schema_part_too_long_to_store(owner_client, gpt, old, new, problem):
+    text = json.dumps(yaml.safe_load(WEATHER)).replace(old, new)  # YAML keys stop at 1024
+    response = owner_client.post(
+        reverse("editor:action-create", args=[gpt.id]), {"schema_text": text, "save": "1"}
+    )
+    assert response.status_code == 200
+    assert problem in response.content.decode()
+    assert not gpt.actions.exists()
 
 
 def test_it_keeps_the_stored_schema_when_an_edit_is_invalid(owner_client, action):
@@ -389,6 +420,28 @@ def test_it_validates_the_custom_header_name(owner_client, action, header, messa
     )
     assert response.status_code == 200
     assert message in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (oauth_post(client_id="client\n123"), "Client ID cannot contain line breaks"),
+        (oauth_post(client_secret="sec\x00ret"), "Client Secret cannot contain line breaks"),
+        (oauth_post(scope="read\twrite"), "Scope cannot contain line breaks or control"),
+        (oauth_post(client_id="c" * 501), "Client ID is 501 characters long; the limit is 500."),
+        (
+            {"auth_type": "api_key", "api_key": "key\x7f", "api_key_auth_type": "bearer"},
+            "API Key cannot contain line breaks or control characters.",
+        ),
+    ],
+    ids=["client-id-line-break", "secret-nul", "scope-tab", "long-client-id", "key-delete"],
+)
+def test_it_refuses_what_would_break_every_request(owner_client, action, data, message):
+    response = owner_client.post(auth_url(action), data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    action.refresh_from_db()
+    assert action.auth_type == "none"
 
 
 def test_it_rejects_an_unknown_scheme(owner_client, action):

@@ -1,5 +1,7 @@
 """The executor against a real local server: what reaches the API, and what never does."""
 
+import json
+
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
 from django.core.management import call_command
@@ -131,6 +133,12 @@ def test_it_keeps_always_allow_when_the_schema_is_saved_again(action, upstream, 
         ({"item_id": "1", "limit": "many"}, "argument 'limit'"),
         ({"item_id": "1", "colour": "red"}, "unknown argument 'colour'"),
         ({"item_id": "1", "X-Trace": "a\r\nHost: evil"}, "line break"),
+        ({"item_id": "1", "X-Trace": " t1"}, "argument 'X-Trace': a header value cannot start"),
+        ({"item_id": "1", "X-Trace": "t\x001"}, "argument 'X-Trace': .* control characters"),
+        ({"item_id": "1", "X-Trace": "Oslo 😀"}, "argument 'X-Trace': .* beyond Latin-1"),
+        ({"item_id": "1", "tags": [float("inf")]}, "argument 'tags': an infinite number"),
+        ({"item_id": "\ud800"}, "argument 'item_id': the text contains a lone surrogate"),
+        ({"item_id": "1", "tags": json.loads("[" * 101 + "]" * 101)}, "argument 'tags': .* 100"),
         ([], "arguments must be a JSON object"),
     ],
 )

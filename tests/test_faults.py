@@ -625,12 +625,6 @@ def test_an_odd_or_oversized_answer_reaches_the_agent_and_the_page(
         assert body in page_text(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/executor.py _body() catches only ValueError from response.json(); "
-    "a JSON answer nested deeper than ~1000 levels raises RecursionError: the agent API and "
-    "the GPT page answer 500 and no CallRecord is written",
-)
 def test_a_deeply_nested_json_answer_is_not_a_500(browser, gpt, servers):
     api = servers().answer("/v1", Answer(body="[" * 5_000 + "]" * 5_000))
     action = weather_action(gpt, api.url("/v1"))
@@ -648,12 +642,6 @@ def _strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/executor.py _body() parses 1e400 as float inf and api.invoke's "
-    "JsonResponse writes it as the bare word Infinity: the agent gets a body that strict "
-    "JSON parsers (JSON.parse, json.loads(parse_constant=...)) reject",
-)
 def test_an_out_of_range_number_in_an_answer_still_gives_the_agent_valid_json(
     browser, gpt, servers
 ):

@@ -2,8 +2,8 @@
 JSON. Whatever comes in, the answer is a clear refusal or success, never a 500, and a refusal
 changes nothing stored.
 
-Each property runs a bounded number of examples. Inputs that hit a known bug are left out of
-the generators and pinned, one by one, in the xfail tests at the end of each section.
+Each property runs a bounded number of examples. Inputs that once hit a bug are pinned, one
+by one, in the tests at the end of each section.
 """
 
 import copy
@@ -13,8 +13,7 @@ import os
 
 import pytest
 import yaml
-from django.db import connection
-from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from actions import gptfile
@@ -40,13 +39,11 @@ FUZZ = settings(
         HealthCheck.data_too_large,
     ],
 )
-ON_POSTGRES = connection.vendor == "postgresql"
 
 # --- values --------------------------------------------------------------------------------
 
-# What a browser or a file can carry: any character but lone surrogates. NUL is left out of
-# document values (see the PostgreSQL NUL tests below) but is sent raw to the forms.
-CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+# What a browser or a file can carry: any character but lone surrogates, NUL included.
+CHARS = st.characters(blacklist_categories=("Cs",))
 ODD = [
     "",
     " ",
@@ -188,17 +185,7 @@ def openapi_like(draw, values=values, texts=texts) -> dict:
             container[key] = {"$ref": draw(st.sampled_from(REFS))}
         else:
             container[key] = draw(values)
-    _steer_clear_of_known_bugs(document)
     return document
-
-
-def _steer_clear_of_known_bugs(document) -> None:
-    """A parameter's `in` that is a list or mapping crashes the parser (pinned by
-    test_a_parameter_whose_in_is_not_text_is_a_schema_problem): made text here until fixed."""
-    for container, key in list(_places(document)):
-        node = container[key]
-        if isinstance(node, dict) and isinstance(node.get("in"), dict | list):
-            node["in"] = json.dumps(node["in"])
 
 
 @st.composite
@@ -304,13 +291,6 @@ HUGE_DIGITS = "1" * 5_000
 HUGE_HEX = "0x" + "f" * 5_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/openapi.py: a number with more than 4300 digits raises ValueError "
-    "(Python 3.11's int/str conversion limit) from json.loads (_load_json catches only "
-    "JSONDecodeError), from PyYAML's int constructor (_load_yaml catches only YAMLError), or "
-    "later from str(int) (_check_version, construct_mapping's str(key), validator messages)",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -330,13 +310,6 @@ def test_a_number_too_long_for_python_is_a_schema_problem(owner_client, gpt, tex
     assert response.status_code == 200 and not gpt.actions.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/openapi.py keeps YAML values that JSON cannot hold (!!binary → bytes, "
-    "!!set → set, .inf/.nan, JSON 1e400/NaN → float inf/nan) inside what it returns; "
-    "schemas.save_action_schema then fails saving Operation.parameters (TypeError/ValueError, "
-    "or the database refusing Infinity): the schema form answers 500",
-)
 @pytest.mark.parametrize(
     "value",
     ["!!binary aGVsbG8=", "!!set {a, b}", ".inf", ".nan", "1e400", "NaN"],
@@ -355,13 +328,6 @@ def test_values_json_cannot_hold_are_refused_or_dropped(owner_client, gpt, value
     assert response.status_code in (200, 302)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/openapi.py _parameters() uses a parameter's `in` as part of a dict "
-    "key before checking its type (the validator's problem about it does not stop the "
-    "parsing): `in: [query]` or `in: {}` raises TypeError (unhashable), and the schema form "
-    "answers 500",
-)
 @pytest.mark.parametrize("where", ["[query]", "{a: b}"])
 def test_a_parameter_whose_in_is_not_text_is_a_schema_problem(owner_client, gpt, where):
     text = yaml.safe_dump(BASE).replace("in: query", "in: " + where)
@@ -372,25 +338,11 @@ def test_a_parameter_whose_in_is_not_text_is_a_schema_problem(owner_client, gpt,
     assert response.status_code == 200 and not gpt.actions.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor, not reachable from a form or a UTF-8 file): actions/openapi.py "
-    "_load_yaml hands a str with a lone surrogate to PyYAML's C loader, which raises "
-    "UnicodeEncodeError instead of a SchemaError",
-)
 def test_a_lone_surrogate_is_a_schema_problem():
     with pytest.raises(SchemaError):
         parse_schema("openapi: \ud800")
 
 
-@pytest.mark.xfail(
-    ON_POSTGRES,
-    strict=True,
-    reason="BUG (PostgreSQL only): a NUL written as an escape (JSON \\u0000, YAML \\0) in "
-    "info.title, a summary or a parameter passes actions/openapi.py and reaches "
-    "Action.title / Operation.summary / Operation.parameters; PostgreSQL refuses NUL in text "
-    "and jsonb, so saving raises and the schema form answers 500 (SQLite stores it)",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -405,15 +357,6 @@ def test_an_escaped_nul_in_a_schema_is_not_a_500(owner_client, gpt, text):
     assert response.status_code in (200, 302)
 
 
-@pytest.mark.xfail(
-    ON_POSTGRES,
-    strict=True,
-    reason="BUG (PostgreSQL only): actions/openapi.py does not bound the lengths the models "
-    "store: a path over 2000 characters (Operation.path), a server URL over 500 "
-    "(Action.server_url), a host over 253 (Action.domain) or a media type over 100 "
-    "(Operation.request_body_content_type) raise DataError on save: the schema form answers "
-    "500 (SQLite does not enforce lengths)",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -445,9 +388,8 @@ def test_an_over_long_schema_part_is_a_problem_not_a_500(owner_client, gpt, text
 # --- (b) GPT files -------------------------------------------------------------------------
 
 VALID_SCHEMA = yaml.safe_dump(BASE)
-# YAML's printable characters: no C0/C1 controls but tab and line breaks, which a file
-# cannot carry raw (the control-character case is pinned in an xfail test below).
-YAML_CHARS = st.characters(blacklist_categories=("Cs", "Cc", "Cn")) | st.sampled_from("\t\n\r")
+# Any character a file can hold; YAML refuses control characters raw (pinned below).
+YAML_CHARS = st.characters(blacklist_categories=("Cs",)) | st.sampled_from("\t\n\r")
 file_texts = st.one_of(st.text(YAML_CHARS, max_size=30), st.sampled_from(ODD))
 file_values = json_values(file_texts)
 AUTH_KEYS = sorted(gptfile.AUTH_KEYS)
@@ -509,25 +451,11 @@ def test_import_gpt_creates_a_gpt_or_nothing(owner, text):
     except GPTFileError as exc:
         assert str(exc).strip()
         assert counts() == before
-    except TypeError as exc:
-        # A list or mapping as a key (`? [a]: b`), pinned by
-        # test_a_malformed_gpt_file_is_a_gpt_file_error[list-key]: skipped until fixed.
-        if "unhashable" not in str(exc):
-            raise
-        reject()
     else:
         assert gpt.owner == owner and GPT.objects.filter(pk=gpt.pk).exists()
         assert counts()[0] == before[0] + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/gptfile.py _load() catches only yaml.MarkedYAMLError: a control "
-    "character (yaml ReaderError), a number over 4300 digits (ValueError from PyYAML's int "
-    "constructor, or from str() in _text for a hex one) and a mapping key that is a list "
-    "or a mapping (TypeError in _construct_mapping's `key in mapping`) escape as other "
-    "exceptions, so `manage.py import_gpt` prints a traceback, not the line and the problem",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -563,14 +491,6 @@ def _oauth_file(**auth) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/gptfile.py checks no lengths for authentication settings "
-    "(clean_authentication has none; only the editor's form has max_length) and lets a YAML "
-    "\\0 escape into the GPT's name (Model.full_clean does not refuse NUL; the editor's form "
-    "does): SQLite silently stores the over-long values, PostgreSQL raises DataError / "
-    "ValueError out of import_gpt instead of a GPTFileError naming the line",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -698,13 +618,6 @@ def test_the_authentication_form_answers_200_or_302_and_a_refusal_changes_nothin
         assert saved.auth_type in Action.AuthType.values
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/authentication.py clean_authentication() only strips the API key, so "
-    "a key with a line break inside (a paste) is saved; every call then fails with a vague "
-    "502 'A request header has a name or value that is not allowed' instead of the form "
-    "saying the key cannot contain control characters",
-)
 def test_an_api_key_with_a_line_break_is_refused_by_the_form(owner_client, oauth_action):
     url = f"/gpts/{oauth_action.gpt_id}/actions/{oauth_action.id}/auth/"
     data = {"auth_type": "api_key", "api_key": "abc\r\ndef", "api_key_auth_type": "bearer"}
@@ -836,13 +749,6 @@ def test_the_agent_api_answers_json_never_500_and_changes_only_call_records(
     assert CallRecord.objects.count() in (records, records + 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/executor.py _text_value() recurses through nested lists with no "
-    "depth limit; an argument for an array (or untyped) query parameter nested a few hundred "
-    "levels deep — still valid JSON under read_invocation's limit — raises RecursionError: "
-    "the agent API answers 500",
-)
 def test_a_deeply_nested_query_argument_is_a_400_not_a_500(owner_client, gpt, api_action):
     nested = "[" * 600 + "]" * 600
     body = '{"operation": "search", "arguments": {"tags": ' + nested + "}}"
@@ -852,13 +758,6 @@ def test_a_deeply_nested_query_argument_is_a_400_not_a_500(owner_client, gpt, ap
     assert 400 <= response.status_code < 500 and response.json()["error"]
 
 
-@pytest.mark.xfail(
-    ON_POSTGRES,
-    strict=True,
-    reason="BUG (PostgreSQL only): actions/api.py find_operation() queries with the operation "
-    "name as sent; a NUL in it (JSON \\u0000) makes psycopg refuse the query (ValueError/"
-    "DataError): the agent API answers 500 instead of 400 unknown_operation",
-)
 def test_a_nul_in_the_operation_name_is_a_400(owner_client, gpt, api_action):
     body = '{"operation": "getForecast\\u0000"}'
     response = owner_client.post(
@@ -867,13 +766,6 @@ def test_a_nul_in_the_operation_name_is_a_400(owner_client, gpt, api_action):
     assert response.status_code == 400 and response.json()["error"] == "unknown_operation"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: actions/forms.py: the GPT page's Run form lets exceptions other than "
-    "ValidationError out of ArgumentField.to_python — int() of a number over 4300 digits "
-    "(ValueError) in coerce(), and json.loads RecursionError in parse_json() for text nested "
-    "over ~1000 levels — so /g/<id>/run/<op>/ answers 500",
-)
 @pytest.mark.parametrize(
     ("operation_id", "field", "value"),
     [

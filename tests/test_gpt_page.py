@@ -133,6 +133,14 @@ def test_it_hides_a_private_gpt_from_others(client, outsider, gpt, action, upstr
     assert upstream.requests == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["/g/g-%00/", "/g/{gpt}/run/get%00Forecast/", "/gpts/g-%00/", "/aip/g-%00/oauth/callback"],
+)
+def test_it_answers_404_for_an_id_with_a_nul(owner_client, gpt, url):
+    assert owner_client.get(url.format(gpt=gpt.id)).status_code == 404
+
+
 def test_it_shows_a_link_shared_gpt_to_others(client, outsider, gpt, action, upstream):
     gpt.visibility = GPT.Visibility.LINK
     gpt.save()
@@ -199,6 +207,14 @@ def test_it_shows_a_text_response_and_its_truncation(owner_client, gpt, action, 
     page = text(run(owner_client, gpt, "getForecast", city="Oslo"))
     assert "(truncated)" in page
     assert "x" * 1000 in page
+
+
+def test_it_shows_a_json_answer_no_page_can_carry_as_its_text(owner_client, gpt, action, upstream):
+    upstream.reply_with(200, '{"name": "\\ud800", "distance": 1e400}')  # a lone surrogate
+    response = run(owner_client, gpt, "getForecast", city="Oslo")
+    assert response.status_code == 200
+    assert "&quot;name&quot;: &quot;\\ud800&quot;" in text(response)  # as sent
+    assert CallRecord.objects.get().outcome == "ok"
 
 
 def test_it_shows_a_4xx_answer_with_its_colour(owner_client, gpt, action, upstream):

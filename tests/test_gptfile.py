@@ -173,6 +173,49 @@ def test_it_names_the_line_of_a_bad_file_and_creates_nothing(owner, text, line, 
         assert error.line is not None
 
 
+def _with_auth(*lines: str) -> str:
+    auth = "".join(f"      {line}\n" for line in lines)
+    return "name: A\nactions:\n  - schema: |\n" + SCHEMA_BLOCK + "    authentication:\n" + auth
+
+
+OAUTH_LINES = (
+    "type: oauth",
+    "client_secret: y",
+    "authorization_url: https://auth.weather.example.com/authorize",
+    "token_url: https://auth.weather.example.com/token",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("name: A\ndescription: bell\x07\n", 2, "not valid YAML: character #x0007"),
+        ("name: A\n? [a, b]\n: c\n", 2, "a key must be text"),
+        ("name: A\ndescription: " + "9" * 4_301 + "\n", 2, "more than 4,300 digits"),
+        ("name: A\ndescription: 0x" + "f" * 4_000 + "\n", 2, "more than 4,300 digits"),
+        ("name: A\ndescription: " + "[" * 5_000 + "]" * 5_000 + "\n", None, "nested too deeply"),
+        ('name: "A\\0B"\n', 1, "name cannot contain a NUL character"),
+        (
+            _with_auth(*OAUTH_LINES, "client_id: " + "c" * 501),
+            "client_id",
+            "Client ID is 501 characters long; the limit is 500.",
+        ),
+        (
+            _with_auth("type: api_key", 'api_key: "abc\\r\\ndef"'),
+            "api_key",
+            "API Key cannot contain line breaks or control characters.",
+        ),
+    ],
+    ids=["control", "list-key", "long-int", "long-hex", "deep", "nul", "client-id", "key-crlf"],
+)
+def test_it_names_what_no_database_or_request_could_take(owner, text, line, message):
+    error = bad(text, owner)
+    assert message in error.message
+    if isinstance(line, str):  # the line of that authentication key
+        line = next(n for n, t in enumerate(text.splitlines(), 1) if t.strip().startswith(line))
+    assert error.line == line
+
+
 def test_the_command_reports_file_and_line(owner, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("name: A\nname: B\n")

@@ -209,6 +209,14 @@ def test_it_sends_only_same_origin_next_urls(client, action, owner, upstream):
     assert set(PendingSignIn.objects.values_list("next_url", flat=True)) == {f"/g/{action.gpt_id}/"}
 
 
+def test_it_goes_back_to_the_gpt_page_when_next_cannot_be_kept(client, action, owner, upstream):
+    client.force_login(owner)
+    for odd in ("/" + "a" * 2_030, "/g/x\x00y/"):  # over next_url's 2,000; a NUL
+        response = client.post(f"/aip/{action.gpt_id}/actions/{action.id}/sign-in/", {"next": odd})
+        assert response.status_code == 302
+    assert set(PendingSignIn.objects.values_list("next_url", flat=True)) == {f"/g/{action.gpt_id}/"}
+
+
 def test_only_users_who_may_run_the_gpt_can_sign_in(client, action, outsider):
     client.force_login(outsider)
     assert client.get(f"/aip/{action.gpt_id}/actions/{action.id}/sign-in/").status_code == 404

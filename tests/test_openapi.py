@@ -188,6 +188,37 @@ def test_it_enforces_the_size_limit_in_utf8_bytes():
     ]
 
 
+def test_it_names_the_line_of_a_number_too_long_for_python():
+    digits = "1" * 4_301
+    assert problems('{\n  "openapi": ' + digits + "\n}") == [
+        "line 2: A number has more than 4,300 digits."
+    ]
+    assert problems("openapi: 3.1.0\nx-big: 0x" + "f" * 4_000) == [
+        "line 2, column 8: A number has more than 4,300 digits."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (".inf", "An infinite number (such as 1e400 or .inf) or NaN is not JSON."),
+        ("!!binary aGVsbG8=", "Binary data is not JSON; write it as text."),
+        ("!!set {a, b}", "A set is not JSON; write it as a list."),
+        ('"a\\0b"', "The text contains a NUL character (\\u0000), which cannot be stored."),
+    ],
+)
+def test_it_names_the_place_of_a_value_that_cannot_be_stored(value, words):
+    text = one_operation({"operationId": "x", "x-extra": "VALUE"}).replace("VALUE", value)
+    assert problems(text) == [f"paths./things.get.x-extra: {words}"]
+
+
+def test_it_names_the_place_of_an_escaped_nul_in_json():
+    document = pets()
+    document["paths"]["/pets"]["get"]["summary"] = "List\x00pets"
+    [problem] = problems(json.dumps(document))
+    assert problem.startswith("paths./pets.get.summary: The text contains a NUL character")
+
+
 # ---- version and validation ---------------------------------------------------------------
 
 
