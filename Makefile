@@ -9,7 +9,7 @@ DEV_TARGETS := run demo migrate test test-postgres lint bench-schemas
 $(DEV_TARGETS): export DJANGO_DEBUG ?= true
 run demo migrate: export ACTIONS_ALLOW_PRIVATE_NETWORKS ?= true
 
-.PHONY: run serve test test-postgres lint install migrate demo clean bench-schemas
+.PHONY: run serve test test-postgres lint install migrate demo clean bench-schemas bench
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -61,3 +61,8 @@ clean:
 
 bench-schemas: install
 	$(BIN)/python bench/schema_import.py
+
+# End-to-end benchmark of the agent API: gunicorn on PostgreSQL, see BENCHMARKS.md.
+# Needs PostgreSQL at 127.0.0.1:5432 and wrk (installed with apt-get when missing, as root).
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
