@@ -125,6 +125,7 @@ def find_operation(gpt_id: str, name: str, *, user) -> Operation:
     if _storable(gpt_id) and _storable(name):
         found = list(
             Operation.objects.select_related("action__gpt")
+            .defer("action__schema_text")  # up to 1 MB, and a call never needs it
             .filter(action__gpt_id=gpt_id, operation_id=name)
             .order_by(*OPERATION_ORDER)[:1]
         )

@@ -334,13 +334,13 @@ def _refresh_locked(locked: Connection):
 
 
 def live_connection(action: Action, *, user) -> Connection:
-    connection = (
-        Connection.objects.filter(action=action, user=user, status=Connection.Status.ACTIVE)
-        .select_related("action__gpt")
-        .first()
-    )
-    if connection is None:
-        raise _sign_in_required(action)
+    try:  # one row at most (unique per user and action): no join, no sort, on every call
+        connection = Connection.objects.get(
+            action=action, user=user, status=Connection.Status.ACTIVE
+        )
+    except Connection.DoesNotExist:
+        raise _sign_in_required(action) from None
+    connection.action = action
     if _needs_refresh(connection):
         connection = refresh(connection, stale_token=_token(connection))
     return connection
