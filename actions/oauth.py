@@ -13,7 +13,6 @@ import hashlib
 import re
 import secrets
 import threading
-from contextlib import nullcontext
 from datetime import timedelta
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
@@ -267,11 +266,13 @@ def _needs_refresh(connection: Connection) -> bool:
     )
 
 
-def _local_lock(connection_id: int):
-    """SQLite ignores select_for_update: there, one process's threads queue on a lock of ours.
-    Elsewhere the row lock alone does it, across processes (and the tests prove it alone)."""
+def _refresh_guard(connection_id: int):
+    """What keeps a refresh to one caller: on PostgreSQL a transaction for the row lock, which
+    works across processes (the tests prove it alone); on SQLite, which has no row locks, a
+    lock of this process's and no transaction, since an open SQLite transaction would block
+    the provider's own write when the provider shares the database (the bundled demo)."""
     if db_connection.features.has_select_for_update:
-        return nullcontext()
+        return transaction.atomic()
     with _local_locks_guard:
         return _local_locks.setdefault(connection_id, threading.Lock())
 
@@ -281,23 +282,22 @@ def refresh(connection: Connection, *, stale_token: str) -> Connection:
     caller already refreshed, and that token is used. Raises SignInRequired or a temporary
     UpstreamFailed; on a temporary failure the stored connection stays as it was."""
     action = connection.action
-    with _local_lock(connection.pk):
-        with transaction.atomic():
-            locked = Connection.objects.select_for_update().get(pk=connection.pk)
-            if locked.status == Connection.Status.ACTIVE:
-                if reveal(locked.access_token, what="access token") != stale_token:
-                    return locked  # refreshed by another call while we waited for the lock
-                outcome = _refresh_locked(locked)
-            else:
-                outcome = "sign_in"
-        # Raised outside the transaction, so a "needs sign-in" status is kept, not rolled back.
-        if outcome == "sign_in":
-            raise _sign_in_required(action)
-        if isinstance(outcome, ProviderUnavailable):
-            raise _errors().UpstreamFailed(
-                f"{action.domain} could not refresh your sign-in right now ({outcome}). Try again."
-            )
-        return locked
+    with _refresh_guard(connection.pk):
+        locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        if locked.status == Connection.Status.ACTIVE:
+            if reveal(locked.access_token, what="access token") != stale_token:
+                return locked  # refreshed by another call while we waited for the lock
+            outcome = _refresh_locked(locked)
+        else:
+            outcome = "sign_in"
+    # Raised outside the transaction, so a "needs sign-in" status is kept, not rolled back.
+    if outcome == "sign_in":
+        raise _sign_in_required(action)
+    if isinstance(outcome, ProviderUnavailable):
+        raise _errors().UpstreamFailed(
+            f"{action.domain} could not refresh your sign-in right now ({outcome}). Try again."
+        )
+    return locked
 
 
 def _refresh_locked(locked: Connection):
