@@ -163,10 +163,14 @@ def parse_token_reply(response: outbound.Response, *, path: str = "") -> TokenRe
         reason = f"the reply has no access_token{where}"
         raise UnreadableReply(f"The provider refused ({reason})")
     scope = tokens.get("scope") or ""
-    return TokenReply(
+    reply = TokenReply(
         access_token=str(tokens["access_token"]),
         refresh_token=str(tokens.get("refresh_token") or ""),
         token_type=_token_type(tokens),
         expires_at=_expires_at(tokens),
-        scope=" ".join(map(str, scope)) if isinstance(scope, list) else str(scope),
+        scope=(" ".join(map(str, scope)) if isinstance(scope, list) else str(scope))[:2000],
     )
+    if "\x00" in reply.access_token + reply.refresh_token + reply.token_type + reply.scope:
+        # A database cannot store it (PostgreSQL refuses NUL); no real token holds one.
+        raise UnreadableReply("The provider refused (the reply holds a NUL character)")
+    return reply

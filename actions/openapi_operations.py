@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from actions.openapi_load import SchemaProblem, _is_literal, _walk, _where
+from actions.validation import FORBIDDEN_HEADERS, HEADER_TOKEN  # the dialog's header rules
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ _NOT_CONSEQUENTIAL = {"GET", "HEAD", "OPTIONS"}
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what function-calling APIs accept
 # OpenAPI says these header parameters SHALL be ignored; and the assistant must never be the
 # one to fill in Authorization.
+
 _IGNORED_HEADERS = {"accept", "content-type", "authorization"}
 _ADVISED_OPERATIONS = 30
 # Node budget: inlining $refs can make a small document expand exponentially, which would
@@ -214,12 +216,8 @@ def _parameters(inliner, path_level, op: dict, where: str, label: str) -> list[d
                 merged[(param["name"], param.get("in"))] = param
     result = []
     for (name, location), param in merged.items():
-        if location == "cookie" or (location == "header" and name.lower() in _IGNORED_HEADERS):
-            reason = (
-                "cookie parameters are not supported"
-                if location == "cookie"
-                else ("authentication and content types are set by the action")
-            )
+        reason = _left_out(name, location)
+        if reason:
             message = f"The {location} parameter '{name}' of {label} is left out: {reason}."
             inliner.warnings.append(SchemaProblem(f"{where}.parameters", message))
         elif location in ("path", "query", "header"):  # else the validator has said what's wrong
@@ -233,6 +231,21 @@ def _parameters(inliner, path_level, op: dict, where: str, label: str) -> list[d
                 }
             )
     return result
+
+
+def _left_out(name: str, location: str | None) -> str:
+    """Why a parameter is not offered to the assistant, or "" when it is."""
+    if location == "cookie":
+        return "cookie parameters are not supported"
+    if location != "header":
+        return ""
+    if name.lower() in _IGNORED_HEADERS:
+        return "authentication and content types are set by the action"
+    if not HEADER_TOKEN.match(name):
+        return "it is not a valid HTTP header name"
+    if name.lower() in FORBIDDEN_HEADERS:
+        return "that header belongs to HTTP itself, not to the API"
+    return ""
 
 
 def _parameter_schema(param: dict) -> dict:

@@ -612,3 +612,26 @@ def test_it_warns_about_security_requirements_without_a_scheme():
     assert (
         "'apiKeyAuth' names no scheme in components.securitySchemes" in parsed.warnings[0].message
     )
+
+
+def test_it_leaves_out_header_parameters_http_itself_owns_or_cannot_carry():
+    text = """\
+openapi: 3.1.0
+info: {title: Headers, version: "1"}
+servers: [{url: "https://api.example.com"}]
+paths:
+  /x:
+    get:
+      operationId: getX
+      parameters:
+        - {name: Host, in: header, schema: {type: string}}
+        - {name: Transfer-Encoding, in: header, schema: {type: string}}
+        - {name: "X Bad Name", in: header, schema: {type: string}}
+        - {name: X-Trace, in: header, schema: {type: string}}
+      responses: {"200": {description: OK}}
+"""
+    parsed = parse_schema(text)
+    assert [p["name"] for p in parsed.operations[0].parameters] == ["X-Trace"]
+    warnings = "\n".join(map(str, parsed.warnings))
+    assert "'Host' of GET /x is left out: that header belongs to HTTP itself" in warnings
+    assert "'X Bad Name' of GET /x is left out: it is not a valid HTTP header name" in warnings

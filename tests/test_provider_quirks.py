@@ -38,6 +38,13 @@ def expires_in_seconds(token_reply) -> float:
 # --- token replies -------------------------------------------------------------------------
 
 
+def test_a_reply_the_database_cannot_store_is_refused_and_a_long_scope_is_cut():
+    with pytest.raises(UnreadableReply, match="NUL"):
+        parse_token_reply(reply({"access_token": "at\u0000x", "token_type": "bearer"}))
+    got = parse_token_reply(reply({"access_token": "at", "scope": "s " * 2000}))
+    assert len(got.scope) == 2000
+
+
 def test_it_reads_a_form_encoded_reply_as_github_sends_it():
     got = parse_token_reply(
         reply("access_token=gho_1&scope=repo&token_type=bearer", content_type="text/plain")
