@@ -146,10 +146,6 @@ def find_operation(gpt_id: str, name: str, *, user) -> Operation:
 # --- the invoke request body ---------------------------------------------------------------
 
 
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
 def check_body(request) -> None:
     """Refuse a body that is not JSON or too large before anything reads it (415/413)."""
     content_type = request.content_type or ""
@@ -172,7 +168,7 @@ def read_invocation(request) -> dict:
     if not request.body.strip():
         raise ApiError(400, "invalid_json", "The body is empty; send a JSON object.")
     try:
-        data = json.loads(request.body, parse_constant=_no_constant)
+        data = json.loads(request.body, parse_constant=strictjson.no_constant)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):

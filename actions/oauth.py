@@ -405,9 +405,3 @@ def sign_out(connection: Connection) -> bool:
 
 def signed_in_count(action: Action) -> int:
     return action.connections.filter(status=Connection.Status.ACTIVE).count()
-
-
-def sign_out_everyone(action: Action) -> int:
-    """Changing client ID, URLs or scope invalidates every grant: delete them."""
-    deleted, _ = action.connections.all().delete()
-    return deleted

@@ -12,7 +12,8 @@ from typing import Any
 MAX_DIGITS = 4300  # Python's limit for int ↔ text (sys.get_int_max_str_digits)
 
 
-def _no_constant(name: str):
+def no_constant(name: str):
+    """For json.loads(parse_constant=...): NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not a number JSON allows")
 
 
@@ -34,7 +35,7 @@ def loads(text: str | bytes) -> Any:
     anything but plain JSON: NaN, Infinity, 1e400, over 4,300 digits, absurd nesting, and
     a lone surrogate ("\\ud800"), which no UTF-8 page or JSON answer can carry."""
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite, parse_int=_whole)
+        value = json.loads(text, parse_constant=no_constant, parse_float=_finite, parse_int=_whole)
     except RecursionError:
         raise ValueError("it is nested too deeply") from None
     problem = first_problem(value)

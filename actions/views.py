@@ -118,11 +118,7 @@ def _sign_in_and_resume(request, card: Card):
         "action": operation.action_id,
         "data": data,
     }
-    back = reverse("gpt-page", args=[operation.action.gpt_id])
-    query = urlencode(
-        {"next": f"{back}?resume={operation.operation_id}#op-{operation.operation_id}"}
-    )
-    return redirect(f"{oauth.sign_in_url(operation.action)}?{query}")
+    return redirect(_sign_in_link(operation, resume=True))
 
 
 def _operation(gpt: GPT, operation_id: str, action_id: str) -> Operation:
@@ -137,11 +133,14 @@ def _operation(gpt: GPT, operation_id: str, action_id: str) -> Operation:
     return operation
 
 
-def _sign_in_href(card: Card) -> str:
-    url = card.error.extra.get("sign_in_url", "")
-    back = reverse("gpt-page", args=[card.operation.action.gpt_id])
-    query = urlencode({"next": f"{back}#op-{card.operation.operation_id}"})
-    return f"{url}{'&' if '?' in url else '?'}{query}"
+def _sign_in_link(operation: Operation, *, resume: bool) -> str:
+    """The sign-in page of the operation's action, coming back to its card on the GPT page
+    (and running it again with what the user typed, when `resume`)."""
+    back = reverse("gpt-page", args=[operation.action.gpt_id])
+    if resume:
+        back += f"?resume={operation.operation_id}"
+    query = urlencode({"next": f"{back}#op-{operation.operation_id}"})
+    return f"{oauth.sign_in_url(operation.action)}?{query}"
 
 
 def _run(request, card: Card, choice: str) -> None:
@@ -164,7 +163,7 @@ def _run(request, card: Card, choice: str) -> None:
                 truncated=bool(exc.extra.get("truncated")),
             )
         elif isinstance(exc, executor.SignInRequired):
-            card.sign_in_href = _sign_in_href(card)
+            card.sign_in_href = _sign_in_link(card.operation, resume=False)
     else:
         r = card.result
         card.response = _shown_response(
